@@ -1,0 +1,75 @@
+//! `lockdep check`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use lockdep_core::{Severity, render_text};
+use lockdep_trace::{Replayer, report_json};
+
+use crate::Format;
+
+/// Runs the check and returns the exit status (0 clean, 1 error reports, 2 input errors).
+pub fn run(out: &mut impl Write, format: Format, merge: bool, quiet: bool, files: &[PathBuf]) -> u8 {
+    let mut status = 0u8;
+    let mut shared = merge.then(Replayer::new);
+    for path in files {
+        let name = path.display().to_string();
+        let mut fresh = Replayer::new();
+        let r = shared.as_mut().unwrap_or(&mut fresh);
+        let before = r.engine.reports().len();
+        let res = match std::fs::File::open(path) {
+            Ok(f) => r.read(&name, std::io::BufReader::with_capacity(1 << 16, f)),
+            Err(e) => Err(lockdep_trace::TraceError {
+                file: name.clone(),
+                line: 0,
+                message: format!("cannot open: {e}"),
+            }),
+        };
+        // Reports found before an input error are still printed: never lose findings.
+        if !merge {
+            status = status.max(print(out, r, before, format, quiet));
+        }
+        if let Err(e) = res {
+            eprintln!("{e}");
+            status = 2;
+        } else if !merge && !quiet && format == Format::Text {
+            let _ = writeln!(out, "{}", summary(r, &name, before));
+        }
+    }
+    if let Some(r) = &shared {
+        status = status.max(print(out, r, 0, format, quiet));
+        if format == Format::Text {
+            let _ = writeln!(out, "{}", summary(r, "merged traces", 0));
+        }
+    }
+    status
+}
+
+fn print(out: &mut impl Write, r: &Replayer, from: usize, format: Format, quiet: bool) -> u8 {
+    let mut status = 0;
+    for loc in r.located_reports().into_iter().skip(from) {
+        if loc.report.severity == Severity::Error {
+            status = 1;
+        }
+        if quiet {
+            continue;
+        }
+        let _ = match format {
+            Format::Json => writeln!(out, "{}", report_json(loc.report, Some(loc.file), Some(loc.line))),
+            Format::Text => writeln!(out, "{}:{}:\n{}", loc.file, loc.line, render_text(loc.report)),
+        };
+    }
+    status
+}
+
+fn summary(r: &Replayer, what: &str, from: usize) -> String {
+    let reports = &r.engine.reports()[from..];
+    let errors = reports.iter().filter(|x| x.severity == Severity::Error).count();
+    let warnings = reports.len() - errors;
+    format!(
+        "lockdep: {what}: {} events, {errors} error{}, {warnings} warning{}",
+        r.events(),
+        if errors == 1 { "" } else { "s" },
+        if warnings == 1 { "" } else { "s" }
+    )
+}

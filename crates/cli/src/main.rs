@@ -1,0 +1,70 @@
+//! The `lockdep` command.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod check;
+
+/// Lock- and wait-dependency validator: finds deadlocks that a run did not hit.
+#[derive(Parser, Debug)]
+#[command(name = "lockdep", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Output format of reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Lockdep-style text.
+    Text,
+    /// One JSON object per report per line.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate traces (JSON Lines, format v1) and print the reports.
+    ///
+    /// Exit status: 0 no error report, 1 at least one error report, 2 input or usage error.
+    Check {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Validate all files in one engine (traces of several processes of one program).
+        #[arg(long)]
+        merge: bool,
+        /// Print only the summary lines, not the reports.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Trace files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let code = match cli.command {
+        Command::Check {
+            format,
+            merge,
+            quiet,
+            files,
+        } => check::run(&mut out, format, merge, quiet, &files),
+    };
+    // A closed pipe (`lockdep check ... | head`) is not an error.
+    let _ = out.flush();
+    ExitCode::from(code)
+}

@@ -1,0 +1,1202 @@
+//! The validator: per-thread held stacks, chain cache, dependency recording, context rules.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::graph::{self, Graph};
+use crate::op::{Context, Event, Mode, NameId, ObjDecl, ObjId, ObjKind, Op, SiteId, StackId, ThreadId};
+use crate::report::{EdgeReport, HeldReport, Kind, NodeKind, Report, Severity, signature};
+use crate::usage::{self, Usage};
+
+/// Most cycles reported for one new dependency (each distinct class set once).
+const MAX_CYCLES_PER_EDGE: usize = 32;
+/// Most DFS steps spent enumerating cycles for one new dependency.
+const MAX_CYCLE_STEPS: usize = 200_000;
+
+/// An input the engine cannot apply (an input error, not a finding).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineError {
+    /// What is wrong, lowercase, no trailing period.
+    pub message: String,
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+fn err<T>(message: impl Into<String>) -> Result<T, EngineError> {
+    Err(EngineError {
+        message: message.into(),
+    })
+}
+
+#[derive(Debug, Default)]
+struct Interner {
+    strings: Vec<String>,
+    index: FxHashMap<String, u32>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.to_owned());
+        self.index.insert(s.to_owned(), i);
+        i
+    }
+}
+
+#[derive(Debug)]
+struct ClassData {
+    display: String,
+    node: u32,
+    usage: Usage,
+    /// Where each usage bit was first set: (thread, site).
+    usage_site: [(u32, SiteId); usage::BITS],
+}
+
+#[derive(Debug)]
+struct NodeData {
+    kind: NodeKind,
+    /// Class (for locks) or thread-class name.
+    class: u32,
+}
+
+#[derive(Debug)]
+struct ObjData {
+    decl: ObjDecl,
+    spin: bool,
+    serial: u64,
+    /// Class per subclass, resolved lazily (`u32::MAX` = not yet).
+    classes: [u32; 8],
+}
+
+/// A gate candidate recorded with an edge: a lock object held for write, and its class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Gate {
+    serial: u64,
+    class: u32,
+}
+
+#[derive(Debug)]
+struct EdgeInfo {
+    thread: u32,
+    from_mode: Mode,
+    to_mode: Mode,
+    from_site: SiteId,
+    to_site: SiteId,
+    stack: StackId,
+    seq: u64,
+    /// Objects held for write at *every* recording so far.
+    gates: Vec<Gate>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    obj: ObjId,
+    class: u32,
+    mode: Mode,
+    try_: bool,
+    check: bool,
+    nest: Option<ObjId>,
+    irq_level: u32,
+    key: u64,
+    site: SiteId,
+    serial: u64,
+    spin: bool,
+    pseudo: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    ctx: Context,
+    saved_hard_on: bool,
+}
+
+#[derive(Debug)]
+struct ThreadData {
+    name: String,
+    class_key: u64,
+    held: Vec<Held>,
+    frames: Vec<Frame>,
+    hard_on: bool,
+    soft_disable: u32,
+    hardirq_depth: u32,
+    softirq_depth: u32,
+    atomic_depth: u32,
+    spin_held: u32,
+    /// XOR of the hashes of the objects held for write (gate identity of the situation).
+    obj_hash: u64,
+}
+
+impl ThreadData {
+    fn irq_level(&self) -> u32 {
+        self.hardirq_depth + self.softirq_depth
+    }
+    fn hard_enabled(&self) -> bool {
+        self.hard_on && self.hardirq_depth == 0
+    }
+    fn soft_enabled(&self) -> bool {
+        self.hard_enabled() && self.soft_disable == 0 && self.softirq_depth == 0
+    }
+    fn must_not_block(&self) -> bool {
+        self.hardirq_depth > 0 || self.softirq_depth > 0 || self.atomic_depth > 0 || self.spin_held > 0
+    }
+    fn context_name(&self) -> &'static str {
+        if self.hardirq_depth > 0 {
+            "hardirq"
+        } else if self.softirq_depth > 0 {
+            "softirq"
+        } else if self.atomic_depth > 0 {
+            "atomic"
+        } else {
+            "spin lock held"
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ChainInfo {
+    /// Every edge this chain records has an empty gate set: object identity no longer matters.
+    gate_free: bool,
+    /// `obj_hash` of the thread when the chain was last validated.
+    obj_hash: u64,
+}
+
+/// Counters for benchmarks and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events applied.
+    pub events: u64,
+    /// Chain-cache hits (an already-validated situation).
+    pub chain_hits: u64,
+    /// Chain-cache misses (full validation).
+    pub chain_misses: u64,
+    /// Classes.
+    pub classes: usize,
+    /// Dependency edges.
+    pub edges: usize,
+    /// Cached chains.
+    pub chains: usize,
+}
+
+/// The lock and event dependency validator. A value, not a global: every run, trace or test
+/// builds its own.
+#[derive(Debug, Default)]
+pub struct Engine {
+    names: Interner,
+    sites: Interner,
+    stacks: Vec<Vec<SiteId>>,
+    stack_index: FxHashMap<Vec<SiteId>, u32>,
+    classes: Vec<ClassData>,
+    class_index: FxHashMap<(u32, u8), u32>,
+    nodes: Vec<NodeData>,
+    graph: Graph,
+    edge_info: Vec<EdgeInfo>,
+    objs: Vec<Option<ObjData>>,
+    threads: Vec<Option<ThreadData>>,
+    chains: FxHashMap<u64, ChainInfo>,
+    reported: FxHashSet<(String, Severity)>,
+    reports: Vec<Report>,
+    seq: u64,
+    serial: u64,
+    /// Classes used in hardirq / softirq (any read-ness): irq checks run only when non-zero.
+    irq_safe: [u32; 2],
+    stats: Stats,
+}
+
+fn mix(h: u64, v: u64) -> u64 {
+    // A 64-bit multiply-xorshift fold; collisions are as unlikely as lockdep's jhash chain keys.
+    let x = (h ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x ^ (x >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ (x >> 32)
+}
+
+fn serial_hash(serial: u64) -> u64 {
+    mix(0x51_7CC1_B727_220A, serial)
+}
+
+impl Engine {
+    /// A fresh engine.
+    pub fn new() -> Self {
+        let mut e = Engine::default();
+        e.sites.intern("");
+        e.stacks.push(Vec::new());
+        e
+    }
+
+    /// Interns a name (class or thread name).
+    pub fn intern(&mut self, s: &str) -> NameId {
+        NameId(self.names.intern(s))
+    }
+
+    /// The string of an interned name.
+    pub fn name(&self, id: NameId) -> &str {
+        &self.names.strings[id.0 as usize]
+    }
+
+    /// Interns a source site.
+    pub fn intern_site(&mut self, s: &str) -> SiteId {
+        SiteId(self.sites.intern(s))
+    }
+
+    /// Interns a stack of sites (innermost first).
+    pub fn intern_stack(&mut self, frames: &[SiteId]) -> StackId {
+        if frames.is_empty() {
+            return StackId::NONE;
+        }
+        if let Some(&i) = self.stack_index.get(frames) {
+            return StackId(i);
+        }
+        let i = self.stacks.len() as u32;
+        self.stacks.push(frames.to_vec());
+        self.stack_index.insert(frames.to_vec(), i);
+        StackId(i)
+    }
+
+    /// Names a thread in reports (default `thread <n>`).
+    pub fn set_thread_name(&mut self, t: ThreadId, name: &str) {
+        self.thread_mut(t).name = name.to_owned();
+    }
+
+    /// Reports raised so far, in the order found.
+    pub fn reports(&self) -> &[Report] {
+        &self.reports
+    }
+
+    /// Takes the reports raised so far.
+    pub fn take_reports(&mut self) -> Vec<Report> {
+        std::mem::take(&mut self.reports)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            classes: self.classes.len(),
+            edges: self.graph.edge_count(),
+            chains: self.chains.len(),
+            ..self.stats
+        }
+    }
+
+    /// Approximate heap bytes of the dependency graph and its edge records.
+    pub fn graph_heap_bytes(&self) -> usize {
+        self.graph.heap_bytes()
+            + self.edge_info.capacity() * std::mem::size_of::<EdgeInfo>()
+            + self.edge_info.iter().map(|e| e.gates.capacity() * 16).sum::<usize>()
+    }
+
+    /// Applies one event. Findings go to [`Engine::reports`]; an `Err` means the input makes
+    /// no sense (the event is not applied).
+    pub fn apply(&mut self, ev: &Event) -> Result<(), EngineError> {
+        let res = self.apply_inner(ev);
+        self.seq += 1;
+        self.stats.events += 1;
+        res
+    }
+
+    fn apply_inner(&mut self, ev: &Event) -> Result<(), EngineError> {
+        let (site, stack) = (ev.site, ev.stack);
+        match ev.op {
+            Op::New { obj, decl } => self.op_new(obj, decl),
+            Op::ThreadClass { thread, class } => {
+                let key = mix(0x7468_7265_6164, u64::from(class.0));
+                let th = self.thread_mut(thread);
+                th.class_key = key;
+                Ok(())
+            }
+            Op::Free { thread, obj } => self.op_free(thread, obj, site, stack),
+            Op::Spawn { thread, child } => {
+                self.thread_mut(thread);
+                self.thread_mut(child);
+                Ok(())
+            }
+            Op::Exit { thread } => {
+                self.thread_mut(thread);
+                self.check_held_at_exit(thread, site, stack, "exit");
+                let th = self.thread_mut(thread);
+                th.held.clear();
+                th.spin_held = 0;
+                th.obj_hash = 0;
+                Ok(())
+            }
+            Op::Acquire {
+                thread,
+                lock,
+                mode,
+                try_,
+                subclass,
+                nest_lock,
+                check,
+            } => self.op_acquire(thread, lock, mode, try_, subclass, nest_lock, check, site, stack),
+            Op::Release { thread, lock } => self.op_release(thread, lock, site, stack),
+            Op::MightAcquire { thread, lock, mode } => {
+                self.op_acquire(thread, lock, mode, false, None, None, true, site, stack)?;
+                self.release_top(thread, lock);
+                Ok(())
+            }
+            Op::Enter { thread, ctx } => {
+                let th = self.thread_mut(thread);
+                th.frames.push(Frame {
+                    ctx,
+                    saved_hard_on: th.hard_on,
+                });
+                match ctx {
+                    Context::Hardirq => th.hardirq_depth += 1,
+                    Context::Softirq => th.softirq_depth += 1,
+                    Context::Atomic => th.atomic_depth += 1,
+                    Context::Boundary => {}
+                }
+                Ok(())
+            }
+            Op::Leave { thread, ctx } => {
+                let th = self.thread_mut(thread);
+                let Some(top) = th.frames.last().copied() else {
+                    return err(format!("leave {} without a matching enter", ctx.as_str()));
+                };
+                if top.ctx != ctx {
+                    return err(format!(
+                        "leave {} but the innermost context entered is {}",
+                        ctx.as_str(),
+                        top.ctx.as_str()
+                    ));
+                }
+                let before = (th.hard_enabled(), th.soft_enabled());
+                th.frames.pop();
+                match ctx {
+                    Context::Hardirq => {
+                        th.hardirq_depth -= 1;
+                        th.hard_on = top.saved_hard_on;
+                    }
+                    Context::Softirq => th.softirq_depth -= 1,
+                    Context::Atomic => th.atomic_depth -= 1,
+                    Context::Boundary => {}
+                }
+                self.irq_transition(thread, before, site, stack);
+                Ok(())
+            }
+            Op::IrqDisable { thread } => {
+                self.thread_mut(thread).hard_on = false;
+                Ok(())
+            }
+            Op::IrqEnable { thread } => {
+                let th = self.thread_mut(thread);
+                let before = (th.hard_enabled(), th.soft_enabled());
+                th.hard_on = true;
+                self.irq_transition(thread, before, site, stack);
+                Ok(())
+            }
+            Op::SoftirqDisable { thread } => {
+                self.thread_mut(thread).soft_disable += 1;
+                Ok(())
+            }
+            Op::SoftirqEnable { thread } => {
+                let th = self.thread_mut(thread);
+                let before = (th.hard_enabled(), th.soft_enabled());
+                th.soft_disable = th.soft_disable.saturating_sub(1);
+                self.irq_transition(thread, before, site, stack);
+                Ok(())
+            }
+            Op::MightSleep { thread } => {
+                let th = self.thread_mut(thread);
+                if th.must_not_block() {
+                    let ctx = th.context_name();
+                    let class = if site == SiteId::NONE {
+                        "might_sleep".to_owned()
+                    } else {
+                        self.sites.strings[site.0 as usize].clone()
+                    };
+                    let title = format!("sleeping function called from invalid context ({ctx}) at {class}");
+                    let notes = vec![format!("might_sleep() in {ctx} context")];
+                    self.emit(Kind::InvalidContext, Severity::Error, vec![class], title, thread, site, stack, Vec::new(), notes);
+                }
+                Ok(())
+            }
+            Op::Join { .. }
+            | Op::Wait { .. }
+            | Op::Signal { .. }
+            | Op::CondWait { .. }
+            | Op::Notify { .. }
+            | Op::Inc { .. }
+            | Op::Dec { .. }
+            | Op::WaitZero { .. }
+            | Op::Send { .. }
+            | Op::Recv { .. }
+            | Op::Close { .. }
+            | Op::Queue { .. }
+            | Op::RunBegin { .. }
+            | Op::RunEnd { .. }
+            | Op::Flush { .. }
+            | Op::FlushQueue { .. }
+            | Op::Defer { .. }
+            | Op::FlushPoint { .. }
+            | Op::ObligationBegin { .. }
+            | Op::ObligationEnd { .. } => err(format!(
+                "op {:?} is not supported yet by the engine (event rules come with the events issue)",
+                ev.op.name()
+            )),
+        }
+    }
+
+    // ----- objects, classes, threads -------------------------------------------------------
+
+    fn op_new(&mut self, obj: ObjId, decl: ObjDecl) -> Result<(), EngineError> {
+        if decl.subclass > 7 {
+            return err(format!("subclass {} out of range 0..=7", decl.subclass));
+        }
+        let i = obj.0 as usize;
+        if self.objs.len() <= i {
+            self.objs.resize_with(i + 1, || None);
+        }
+        self.serial += 1;
+        let spin = decl.spin.unwrap_or(decl.kind == ObjKind::SpinLock);
+        self.objs[i] = Some(ObjData {
+            decl,
+            spin,
+            serial: self.serial,
+            classes: [u32::MAX; 8],
+        });
+        Ok(())
+    }
+
+    fn obj(&self, obj: ObjId) -> Result<&ObjData, EngineError> {
+        match self.objs.get(obj.0 as usize) {
+            Some(Some(o)) => Ok(o),
+            _ => err(format!("object #{} used before it was declared", obj.0)),
+        }
+    }
+
+    fn class_of(&mut self, obj: ObjId, sub: u8) -> u32 {
+        let o = self.objs[obj.0 as usize].as_ref().expect("checked by caller");
+        let cached = o.classes[sub as usize];
+        if cached != u32::MAX {
+            return cached;
+        }
+        let name = o.decl.class.0;
+        let c = self.class_for(name, sub);
+        self.objs[obj.0 as usize].as_mut().expect("checked").classes[sub as usize] = c;
+        c
+    }
+
+    fn class_for(&mut self, name: u32, sub: u8) -> u32 {
+        if let Some(&c) = self.class_index.get(&(name, sub)) {
+            return c;
+        }
+        let base = &self.names.strings[name as usize];
+        let display = if sub == 0 {
+            base.clone()
+        } else {
+            format!("{base}/{sub}")
+        };
+        let c = self.classes.len() as u32;
+        let node = self.graph.add_node();
+        self.nodes.push(NodeData {
+            kind: NodeKind::Lock,
+            class: c,
+        });
+        self.classes.push(ClassData {
+            display,
+            node,
+            usage: Usage::default(),
+            usage_site: [(u32::MAX, SiteId::NONE); usage::BITS],
+        });
+        self.class_index.insert((name, sub), c);
+        c
+    }
+
+    fn thread_mut(&mut self, t: ThreadId) -> &mut ThreadData {
+        let i = t.0 as usize;
+        if self.threads.len() <= i {
+            self.threads.resize_with(i + 1, || None);
+        }
+        self.threads[i].get_or_insert_with(|| ThreadData {
+            name: format!("thread {}", t.0),
+            class_key: mix(0x7468_7265_6164, 0x1_0000_0000 | u64::from(t.0)),
+            held: Vec::new(),
+            frames: Vec::new(),
+            hard_on: true,
+            soft_disable: 0,
+            hardirq_depth: 0,
+            softirq_depth: 0,
+            atomic_depth: 0,
+            spin_held: 0,
+            obj_hash: 0,
+        })
+    }
+
+    fn thread(&self, t: ThreadId) -> &ThreadData {
+        self.threads[t.0 as usize].as_ref().expect("thread exists")
+    }
+
+    // ----- acquire / release ---------------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    fn op_acquire(
+        &mut self,
+        t: ThreadId,
+        lock: ObjId,
+        mode: Mode,
+        try_: bool,
+        subclass: Option<u8>,
+        nest_lock: Option<ObjId>,
+        check: bool,
+        site: SiteId,
+        stack: StackId,
+    ) -> Result<(), EngineError> {
+        let o = self.obj(lock)?;
+        if !o.decl.kind.is_lock() {
+            return err(format!("acquire of a {}, which is not a lock", o.decl.kind.as_str()));
+        }
+        let sub = subclass.unwrap_or(o.decl.subclass);
+        if sub > 7 {
+            return err(format!("subclass {sub} out of range 0..=7"));
+        }
+        let (kind, spin, serial, fair) = (o.decl.kind, o.spin, o.serial, o.decl.fair);
+        if let Some(n) = nest_lock {
+            let no = self.obj(n)?;
+            if !no.decl.kind.is_lock() {
+                return err(format!("nest_lock is a {}, not a lock", no.decl.kind.as_str()));
+            }
+        }
+        // An unfair rwlock never queues readers behind writers.
+        let mode = if kind == ObjKind::RwLock && !fair && mode == Mode::Read {
+            Mode::ReadRecursive
+        } else {
+            mode
+        };
+        let class = self.class_of(lock, sub);
+        self.thread_mut(t);
+
+        // Wait context: a sleeping lock where the thread must not block.
+        let th = self.thread(t);
+        if !try_ && !spin && kind != ObjKind::Pseudo && th.must_not_block() {
+            let ctx = th.context_name();
+            let name = self.classes[class as usize].display.clone();
+            let title = format!("invalid wait context: sleeping lock {name} acquired in {ctx} context");
+            let notes = vec![format!("the thread is in {ctx} context and must not block")];
+            self.emit(Kind::InvalidContext, Severity::Error, vec![name], title, t, site, stack, Vec::new(), notes);
+        }
+
+        // Irq usage (check:false holds still count, as the spec says).
+        self.mark_acquire_usage(t, class, mode, try_, site, stack);
+
+        // nest_lock must be held.
+        let mut nest = nest_lock;
+        if let Some(n) = nest_lock
+            && !self.thread(t).held.iter().any(|h| h.obj == n)
+        {
+            let nclass = self.class_of(n, self.objs[n.0 as usize].as_ref().map_or(0, |o| o.decl.subclass));
+            let names = vec![
+                self.classes[class as usize].display.clone(),
+                self.classes[nclass as usize].display.clone(),
+            ];
+            let title = format!("nested lock was not taken: {} acquired with nest_lock {} not held", names[0], names[1]);
+            self.emit(Kind::NestLockNotHeld, Severity::Error, names, title, t, site, stack, Vec::new(), Vec::new());
+            nest = None;
+        }
+
+        let pseudo = kind == ObjKind::Pseudo;
+        let nest_class = nest.map(|n| {
+            let s = self.objs[n.0 as usize].as_ref().map_or(0, |o| o.decl.subclass);
+            self.class_of(n, s)
+        });
+        let th = self.threads[t.0 as usize].as_mut().expect("exists");
+        let irq_level = th.irq_level();
+        let prev_key = match th.held.last() {
+            Some(h) if h.irq_level == irq_level => h.key,
+            _ => mix(th.class_key, u64::from(irq_level)),
+        };
+        let key = entry_key(prev_key, class, mode, try_, check, nest_class);
+        th.held.push(Held {
+            obj: lock,
+            class,
+            mode,
+            try_,
+            check,
+            nest,
+            irq_level,
+            key,
+            site,
+            serial,
+            spin,
+            pseudo,
+        });
+        if !try_ && check {
+            self.validate_chain(t, site, stack);
+        }
+        let th = self.threads[t.0 as usize].as_mut().expect("exists");
+        if spin {
+            th.spin_held += 1;
+        }
+        if is_gate_hold(mode, check, pseudo) {
+            th.obj_hash ^= serial_hash(serial);
+        }
+        Ok(())
+    }
+
+    fn op_release(&mut self, t: ThreadId, lock: ObjId, site: SiteId, stack: StackId) -> Result<(), EngineError> {
+        let o = self.obj(lock)?;
+        if !o.decl.kind.is_lock() {
+            return err(format!("release of a {}, which is not a lock", o.decl.kind.as_str()));
+        }
+        let sub = o.decl.subclass;
+        self.thread_mut(t);
+        if !self.release_top(t, lock) {
+            let class = self.class_of(lock, sub);
+            let name = self.classes[class as usize].display.clone();
+            let title = format!("bad unlock balance: {name} released but not held");
+            let notes = vec!["but there are no more locks to release".to_owned()];
+            self.emit(Kind::BadUnlock, Severity::Error, vec![name], title, t, site, stack, Vec::new(), notes);
+        }
+        Ok(())
+    }
+
+    /// Removes the thread's most recent hold of `lock` in its current irq context; false if
+    /// there is none.
+    fn release_top(&mut self, t: ThreadId, lock: ObjId) -> bool {
+        let th = self.threads[t.0 as usize].as_mut().expect("exists");
+        let level = th.irq_level();
+        let mut found = None;
+        for (i, h) in th.held.iter().enumerate().rev() {
+            if h.irq_level != level {
+                break;
+            }
+            if h.obj == lock {
+                found = Some(i);
+                break;
+            }
+        }
+        let Some(i) = found else { return false };
+        let h = th.held.remove(i);
+        if h.spin {
+            th.spin_held -= 1;
+        }
+        if is_gate_hold(h.mode, h.check, h.pseudo) {
+            th.obj_hash ^= serial_hash(h.serial);
+        }
+        // Recompute the chain keys above the removed entry (no re-validation: see
+        // ARCHITECTURE.md, "out-of-order release").
+        let nest_classes: Vec<Option<u32>> = th.held[i..]
+            .iter()
+            .map(|h| h.nest.map(|n| self.objs[n.0 as usize].as_ref().map_or(u32::MAX, |o| o.classes[o.decl.subclass as usize])))
+            .collect();
+        let th = self.threads[t.0 as usize].as_mut().expect("exists");
+        for (j, nc) in (i..th.held.len()).zip(nest_classes) {
+            let prev = if j > 0 && th.held[j - 1].irq_level == th.held[j].irq_level {
+                th.held[j - 1].key
+            } else {
+                mix(th.class_key, u64::from(th.held[j].irq_level))
+            };
+            let h = &mut th.held[j];
+            h.key = entry_key(prev, h.class, h.mode, h.try_, h.check, nc);
+        }
+        true
+    }
+
+    /// Validates the top of the held stack unless its chain was validated before.
+    fn validate_chain(&mut self, t: ThreadId, site: SiteId, stack: StackId) {
+        let th = self.threads[t.0 as usize].as_ref().expect("exists");
+        let top = *th.held.last().expect("just pushed");
+        let obj_hash = th.obj_hash;
+        if let Some(info) = self.chains.get(&top.key) {
+            if info.gate_free || info.obj_hash == obj_hash {
+                self.stats.chain_hits += 1;
+                return;
+            }
+            // Same classes, different gate objects: re-record the edges (gates only shrink).
+            self.stats.chain_misses += 1;
+            let gate_free = self.walk_edges(t, site, stack);
+            self.chains.insert(top.key, ChainInfo { gate_free, obj_hash });
+            return;
+        }
+        self.stats.chain_misses += 1;
+        // Same-class recursion check over every held lock (all irq contexts, as lockdep).
+        let held = &th.held[..th.held.len() - 1];
+        let mut nest_seen = false;
+        let mut outcome = None;
+        for h in held {
+            if Some(h.obj) == top.nest {
+                nest_seen = true;
+            }
+            if !h.check || h.class != top.class {
+                continue;
+            }
+            if top.mode == Mode::ReadRecursive && h.mode.is_shared() {
+                continue;
+            }
+            outcome = Some(if nest_seen { None } else { Some(*h) });
+            break;
+        }
+        let gate_free = match outcome {
+            Some(Some(prev)) => {
+                let name = self.classes[top.class as usize].display.clone();
+                let title = format!("possible recursive locking: {name} acquired while already held");
+                let notes = vec![format!(
+                    "already holding {} ({}){}",
+                    name,
+                    prev.mode.as_str(),
+                    self.site_suffix(prev.site)
+                )];
+                self.emit(Kind::Recursive, Severity::Error, vec![name], title, t, site, stack, Vec::new(), notes);
+                true
+            }
+            Some(None) => true,
+            None => self.walk_edges(t, site, stack),
+        };
+        self.chains.insert(top.key, ChainInfo { gate_free, obj_hash });
+    }
+
+    /// Records `P -> N` for the holds lockdep uses: from the top down, every trylocked hold
+    /// passed plus the first non-try hold, skipping `check:false`, stopping at an irq-context
+    /// boundary. Returns true when every recorded edge has an empty gate set.
+    fn walk_edges(&mut self, t: ThreadId, site: SiteId, stack: StackId) -> bool {
+        let th = self.threads[t.0 as usize].as_ref().expect("exists");
+        let n = th.held.len();
+        let top = th.held[n - 1];
+        let mut holders: Vec<Held> = Vec::new();
+        for h in th.held[..n - 1].iter().rev() {
+            if h.irq_level != top.irq_level {
+                break;
+            }
+            if !h.check {
+                continue;
+            }
+            if h.class != top.class {
+                holders.push(*h);
+            }
+            if !h.try_ {
+                break;
+            }
+        }
+        if holders.is_empty() {
+            return true;
+        }
+        let gates: Vec<Gate> = th.held[..n - 1]
+            .iter()
+            .filter(|h| is_gate_hold(h.mode, h.check, h.pseudo))
+            .map(|h| Gate {
+                serial: h.serial,
+                class: h.class,
+            })
+            .collect();
+        let mut gate_free = true;
+        for h in holders {
+            gate_free &= self.add_dependency(t, &h, &top, &gates, site, stack);
+        }
+        gate_free
+    }
+
+    /// Adds one lock dependency; returns true when its gate set is empty.
+    fn add_dependency(&mut self, t: ThreadId, p: &Held, n: &Held, gates: &[Gate], site: SiteId, stack: StackId) -> bool {
+        let bits = graph::edge_type(p.mode.is_shared(), n.mode == Mode::ReadRecursive);
+        let from = self.classes[p.class as usize].node;
+        let to = self.classes[n.class as usize].node;
+        let r = self.graph.add(from, to, bits);
+        let mut shrunk = false;
+        if r.created {
+            self.edge_info.push(EdgeInfo {
+                thread: t.0,
+                from_mode: p.mode,
+                to_mode: n.mode,
+                from_site: p.site,
+                to_site: if n.site == SiteId::NONE { site } else { n.site },
+                stack,
+                seq: self.seq,
+                gates: gates.to_vec(),
+            });
+        } else {
+            let info = &mut self.edge_info[r.edge as usize];
+            let before = info.gates.len();
+            info.gates.retain(|g| gates.contains(g));
+            shrunk = info.gates.len() != before;
+        }
+        let gate_free = self.edge_info[r.edge as usize].gates.is_empty();
+        let on_cycle = r.cyclic || (shrunk && self.graph.same_component(from, to));
+        if on_cycle {
+            self.report_cycles(r.edge, t, site, stack);
+        }
+        if r.new_bits != 0 && self.irq_safe != [0, 0] {
+            self.check_irq_edge(r.edge, t, site, stack);
+        }
+        gate_free
+    }
+
+    fn report_cycles(&mut self, e: u32, t: ThreadId, site: SiteId, stack: StackId) {
+        let g = &self.graph;
+        let edge = g.edge(e);
+        let comps: Vec<u32> = [2 * edge.from, 2 * edge.from + 1, 2 * edge.to, 2 * edge.to + 1]
+            .iter()
+            .map(|&x| g.find_ro(x))
+            .collect();
+        let allowed = |n: u32| comps.contains(&g.find_ro(2 * n)) || comps.contains(&g.find_ro(2 * n + 1));
+        let cycles = g.cycles_through(e, &allowed, MAX_CYCLES_PER_EDGE, MAX_CYCLE_STEPS);
+        for cycle in cycles {
+            let node_classes: Vec<u32> = cycle.iter().map(|&e| self.nodes[self.graph.edge(e).from as usize].class).collect();
+            let classes: Vec<String> = node_classes.iter().map(|&c| self.classes[c as usize].display.clone()).collect();
+            // Gate rule: one lock object held for write at every recording of every edge.
+            let mut common: Vec<Gate> = self.edge_info[cycle[0] as usize].gates.clone();
+            for &ce in &cycle[1..] {
+                let g = &self.edge_info[ce as usize].gates;
+                common.retain(|x| g.contains(x));
+            }
+            common.retain(|g| !node_classes.contains(&g.class));
+            let (severity, mut notes) = match common.first() {
+                Some(g) => (
+                    Severity::Warning,
+                    vec![format!(
+                        "every dependency of this cycle was recorded while holding the same {} lock for write: it serialises them (gate lock)",
+                        self.classes[g.class as usize].display
+                    )],
+                ),
+                None => (Severity::Error, Vec::new()),
+            };
+            let edges: Vec<EdgeReport> = cycle.iter().map(|&ce| self.edge_report(ce)).collect();
+            let mut chain: Vec<&str> = classes.iter().map(String::as_str).collect();
+            chain.push(&classes[0]);
+            let title = format!("possible circular locking dependency: {}", chain.join(" -> "));
+            notes.push(format!("{} classes in the cycle", classes.len()));
+            self.emit(Kind::Circular, severity, classes, title, t, site, stack, edges, notes);
+        }
+    }
+
+    fn edge_report(&self, e: u32) -> EdgeReport {
+        let edge = self.graph.edge(e);
+        let info = &self.edge_info[e as usize];
+        let fc = self.nodes[edge.from as usize].class;
+        let tc = self.nodes[edge.to as usize].class;
+        EdgeReport {
+            from: self.classes[fc as usize].display.clone(),
+            to: self.classes[tc as usize].display.clone(),
+            from_kind: self.nodes[edge.from as usize].kind,
+            to_kind: self.nodes[edge.to as usize].kind,
+            from_mode: info.from_mode.as_str(),
+            to_mode: info.to_mode.as_str(),
+            thread: self.thread_name(info.thread),
+            from_site: self.site_opt(info.from_site),
+            to_site: self.site_opt(info.to_site),
+            stack: self.stack_strings(info.stack),
+            seq: info.seq,
+        }
+    }
+
+    // ----- irq usage -------------------------------------------------------------------------
+
+    fn mark_acquire_usage(&mut self, t: ThreadId, class: u32, mode: Mode, try_: bool, site: SiteId, stack: StackId) {
+        let th = self.thread(t);
+        let read = mode.is_shared();
+        let mut want = Usage::default();
+        if !try_ && th.hardirq_depth > 0 {
+            want.set(usage::bit(usage::HARD, usage::USED_IN, read));
+        }
+        if !try_ && th.softirq_depth > 0 {
+            want.set(usage::bit(usage::SOFT, usage::USED_IN, read));
+        }
+        if th.hard_enabled() {
+            want.set(usage::bit(usage::HARD, usage::ENABLED, read));
+        }
+        if th.soft_enabled() {
+            want.set(usage::bit(usage::SOFT, usage::ENABLED, read));
+        }
+        let have = self.classes[class as usize].usage;
+        if have.contains(want) {
+            return;
+        }
+        for b in 0..usage::BITS {
+            if want.has(b) && !have.has(b) {
+                self.set_usage(t, class, b, site, stack);
+            }
+        }
+    }
+
+    /// After an enable or a context exit: marks held locks for every irq kind that went from
+    /// off to on.
+    fn irq_transition(&mut self, t: ThreadId, before: (bool, bool), site: SiteId, stack: StackId) {
+        let th = self.thread(t);
+        let after = (th.hard_enabled(), th.soft_enabled());
+        let mut states = Vec::new();
+        if !before.0 && after.0 {
+            states.push(usage::HARD);
+        }
+        if !before.1 && after.1 {
+            states.push(usage::SOFT);
+        }
+        if states.is_empty() {
+            return;
+        }
+        let held: Vec<(u32, bool)> = th.held.iter().map(|h| (h.class, h.mode.is_shared())).collect();
+        for (class, read) in held {
+            for &s in &states {
+                let b = usage::bit(s, usage::ENABLED, read);
+                if !self.classes[class as usize].usage.has(b) {
+                    self.set_usage(t, class, b, site, stack);
+                }
+            }
+        }
+    }
+
+    fn set_usage(&mut self, t: ThreadId, class: u32, b: usize, site: SiteId, stack: StackId) {
+        let c = &mut self.classes[class as usize];
+        let old = c.usage;
+        c.usage.set(b);
+        c.usage_site[b] = (t.0, site);
+        let state = usage::state_of(b);
+        if usage::dir_of(b) == usage::USED_IN && !old.any_used_in(state) {
+            self.irq_safe[state] += 1;
+        }
+        if let Some(conflict) = usage::conflicts(old, b) {
+            let name = self.classes[class as usize].display.clone();
+            let (ct, csite) = self.classes[class as usize].usage_site[conflict];
+            let title = format!(
+                "inconsistent lock state: {name} {{{}}} -> {{{}}} usage",
+                usage::NAMES[conflict],
+                usage::NAMES[b]
+            );
+            let notes = vec![
+                format!("inconsistent {{{}}} -> {{{}}} usage", usage::NAMES[conflict], usage::NAMES[b]),
+                format!(
+                    "{{{}}} state was registered by {}{}",
+                    usage::NAMES[conflict],
+                    self.thread_name(ct),
+                    self.site_suffix(csite)
+                ),
+                format!("usage of {name}: {}", self.classes[class as usize].usage.describe()),
+            ];
+            self.emit(Kind::InconsistentState, Severity::Error, vec![name], title, t, site, stack, Vec::new(), notes);
+            return;
+        }
+        self.check_irq_usage_change(class, b, t, site, stack);
+    }
+
+    fn is_safe_state(&self, x: u32, state: usize) -> bool {
+        let u = self.classes[self.nodes[(x / 2) as usize].class as usize].usage;
+        u.has(usage::bit(state, usage::USED_IN, false)) || (x % 2 == 1 && u.has(usage::bit(state, usage::USED_IN, true)))
+    }
+
+    fn is_unsafe_state(&self, x: u32, state: usize) -> bool {
+        let u = self.classes[self.nodes[(x / 2) as usize].class as usize].usage;
+        u.has(usage::bit(state, usage::ENABLED, false)) || (x % 2 == 0 && u.has(usage::bit(state, usage::ENABLED, true)))
+    }
+
+    fn check_irq_usage_change(&mut self, class: u32, b: usize, t: ThreadId, site: SiteId, stack: StackId) {
+        let state = usage::state_of(b);
+        let node = self.classes[class as usize].node;
+        let u = self.classes[class as usize].usage;
+        let found = if usage::dir_of(b) == usage::USED_IN {
+            let start = if u.has(usage::bit(state, usage::USED_IN, false)) { 2 * node } else { 2 * node + 1 };
+            self.graph
+                .search(&[start], true, &mut |x| x / 2 != node && self.is_unsafe_state(x, state))
+                .map(|(x, walk)| (node, x / 2, walk))
+        } else {
+            let ends: Vec<u32> = if u.has(usage::bit(state, usage::ENABLED, false)) {
+                vec![2 * node, 2 * node + 1]
+            } else {
+                vec![2 * node]
+            };
+            self.graph
+                .search(&ends, false, &mut |x| x / 2 != node && self.is_safe_state(x, state))
+                .map(|(x, walk)| (x / 2, node, walk))
+        };
+        if let Some((safe, unsafe_, walk)) = found {
+            self.report_inversion(state, safe, unsafe_, walk, t, site, stack, "on a usage change");
+        }
+    }
+
+    fn check_irq_edge(&mut self, e: u32, t: ThreadId, site: SiteId, stack: StackId) {
+        let edge = self.graph.edge(e).clone();
+        for state in [usage::HARD, usage::SOFT] {
+            if self.irq_safe[state] == 0 {
+                continue;
+            }
+            for rp in [0u32, 1] {
+                let types = if rp == 1 { edge.types & (graph::ER | graph::EN) } else { edge.types };
+                if types == 0 {
+                    continue;
+                }
+                let Some((sx, mut back)) = self
+                    .graph
+                    .search(&[2 * edge.from + rp], false, &mut |x| self.is_safe_state(x, state))
+                else {
+                    continue;
+                };
+                let safe = sx / 2;
+                let mut starts = Vec::new();
+                if types & (graph::SR | graph::ER) != 0 {
+                    starts.push(2 * edge.to + 1);
+                }
+                if types & (graph::SN | graph::EN) != 0 {
+                    starts.push(2 * edge.to);
+                }
+                if let Some((ux, fwd)) = self
+                    .graph
+                    .search(&starts, true, &mut |x| x / 2 != safe && self.is_unsafe_state(x, state))
+                {
+                    back.push(e);
+                    back.extend(fwd);
+                    self.report_inversion(state, safe, ux / 2, back, t, site, stack, "on a new dependency");
+                    return;
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn report_inversion(
+        &mut self,
+        state: usize,
+        safe_node: u32,
+        unsafe_node: u32,
+        walk: Vec<u32>,
+        t: ThreadId,
+        site: SiteId,
+        stack: StackId,
+        how: &str,
+    ) {
+        let sc = self.nodes[safe_node as usize].class;
+        let uc = self.nodes[unsafe_node as usize].class;
+        let irq = usage::STATE_NAMES[state];
+        let s = self.classes[sc as usize].display.clone();
+        let u = self.classes[uc as usize].display.clone();
+        let title = format!("possible irq lock inversion: {irq}-safe {s} -> {irq}-unsafe {u}");
+        let notes = vec![
+            format!("found {how}"),
+            format!("{s} is {irq}-safe: {}", self.classes[sc as usize].usage.describe()),
+            format!("{u} is {irq}-unsafe: {}", self.classes[uc as usize].usage.describe()),
+            format!("an interrupt taking {s} can arrive while {u} is held with {irq}s enabled"),
+        ];
+        let edges = walk.iter().map(|&e| self.edge_report(e)).collect();
+        self.emit(Kind::IrqInversion, Severity::Error, vec![s, u], title, t, site, stack, edges, notes);
+    }
+
+    // ----- other checks ------------------------------------------------------------------------
+
+    fn op_free(&mut self, t: ThreadId, obj: ObjId, site: SiteId, stack: StackId) -> Result<(), EngineError> {
+        self.obj(obj)?;
+        self.thread_mut(t);
+        let holders: Vec<(usize, u32)> = self
+            .threads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, th)| th.as_ref().and_then(|th| th.held.iter().find(|h| h.obj == obj).map(|h| (i, h.class))))
+            .collect();
+        for (holder, class) in holders {
+            let name = self.classes[class as usize].display.clone();
+            let title = format!("held lock freed: {name}");
+            let notes = vec![format!("{name} is held by {} while it is freed", self.thread_name(holder as u32))];
+            self.emit(Kind::HeldFreed, Severity::Error, vec![name], title, t, site, stack, Vec::new(), notes);
+        }
+        self.serial += 1;
+        let serial = self.serial;
+        if let Some(Some(o)) = self.objs.get_mut(obj.0 as usize) {
+            o.serial = serial;
+        }
+        Ok(())
+    }
+
+    fn check_held_at_exit(&mut self, t: ThreadId, site: SiteId, stack: StackId, what: &str) {
+        let th = self.thread(t);
+        if th.held.is_empty() {
+            return;
+        }
+        let mut classes: Vec<String> = Vec::new();
+        for h in &th.held {
+            let n = &self.classes[h.class as usize].display;
+            if !classes.contains(n) {
+                classes.push(n.clone());
+            }
+        }
+        let title = format!("lock held at {what}: {} still holds {}", th.name, classes.join(", "));
+        let notes = vec![format!("{} locks held at {what}", th.held.len())];
+        self.emit(Kind::HeldAtExit, Severity::Error, classes, title, t, site, stack, Vec::new(), notes);
+    }
+
+    // ----- reports -----------------------------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        kind: Kind,
+        severity: Severity,
+        classes: Vec<String>,
+        title: String,
+        t: ThreadId,
+        site: SiteId,
+        stack: StackId,
+        edges: Vec<EdgeReport>,
+        notes: Vec<String>,
+    ) {
+        let sig = signature(kind, &classes);
+        if self.reported.contains(&(sig.clone(), Severity::Error))
+            || !self.reported.insert((sig.clone(), severity))
+        {
+            return;
+        }
+        let th = self.thread(t);
+        let held = th
+            .held
+            .iter()
+            .map(|h| HeldReport {
+                class: self.classes[h.class as usize].display.clone(),
+                mode: h.mode.as_str(),
+                try_: h.try_,
+                site: self.site_opt(h.site),
+            })
+            .collect();
+        self.reports.push(Report {
+            kind,
+            severity,
+            classes,
+            signature: sig,
+            title,
+            thread: th.name.clone(),
+            site: self.site_opt(site),
+            stack: self.stack_strings(stack),
+            seq: self.seq,
+            edges,
+            held,
+            notes,
+        });
+    }
+
+    fn thread_name(&self, t: u32) -> String {
+        match self.threads.get(t as usize) {
+            Some(Some(th)) => th.name.clone(),
+            _ => format!("thread {t}"),
+        }
+    }
+
+    fn site_opt(&self, s: SiteId) -> Option<String> {
+        (s != SiteId::NONE).then(|| self.sites.strings[s.0 as usize].clone())
+    }
+
+    fn site_suffix(&self, s: SiteId) -> String {
+        self.site_opt(s).map(|s| format!(" at {s}")).unwrap_or_default()
+    }
+
+    fn stack_strings(&self, s: StackId) -> Vec<String> {
+        self.stacks[s.0 as usize]
+            .iter()
+            .map(|f| self.sites.strings[f.0 as usize].clone())
+            .collect()
+    }
+}
+
+fn is_gate_hold(mode: Mode, check: bool, pseudo: bool) -> bool {
+    mode == Mode::Write && check && !pseudo
+}
+
+fn entry_key(prev: u64, class: u32, mode: Mode, try_: bool, check: bool, nest_class: Option<u32>) -> u64 {
+    let word = u64::from(class)
+        | (mode as u64) << 32
+        | u64::from(try_) << 34
+        | u64::from(check) << 35
+        | u64::from(nest_class.is_some()) << 36;
+    let k = mix(prev, word);
+    match nest_class {
+        Some(n) => mix(k, u64::from(n)),
+        None => k,
+    }
+}

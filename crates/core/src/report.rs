@@ -1,0 +1,191 @@
+//! Reports as data. Rendering to text lives in [`crate::render`]; JSON lives in the trace crate.
+
+use std::fmt;
+
+/// What kind of problem a report describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A strong cycle in the dependency graph.
+    Circular,
+    /// Acquiring a class the thread already holds.
+    Recursive,
+    /// A wait for an event only the waiting thread can produce.
+    SelfWait,
+    /// Releasing what the thread does not hold.
+    BadUnlock,
+    /// Freeing an object that is held.
+    HeldFreed,
+    /// Ending a thread (or reaching a `base` flush point) with locks held.
+    HeldAtExit,
+    /// Blocking in a context that must not block.
+    InvalidContext,
+    /// One class used in an interrupt and with that interrupt enabled.
+    InconsistentState,
+    /// An irq-safe class depends on an irq-unsafe one.
+    IrqInversion,
+    /// An acquire named a `nest_lock` that the thread does not hold.
+    NestLockNotHeld,
+}
+
+impl Kind {
+    /// The trace format's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Circular => "circular",
+            Kind::Recursive => "recursive",
+            Kind::SelfWait => "self_wait",
+            Kind::BadUnlock => "bad_unlock",
+            Kind::HeldFreed => "held_freed",
+            Kind::HeldAtExit => "held_at_exit",
+            Kind::InvalidContext => "invalid_context",
+            Kind::InconsistentState => "inconsistent_state",
+            Kind::IrqInversion => "irq_inversion",
+            Kind::NestLockNotHeld => "nest_lock_not_held",
+        }
+    }
+
+    /// Every kind, for documentation and tests.
+    pub const ALL: [Kind; 10] = [
+        Kind::Circular,
+        Kind::Recursive,
+        Kind::SelfWait,
+        Kind::BadUnlock,
+        Kind::HeldFreed,
+        Kind::HeldAtExit,
+        Kind::InvalidContext,
+        Kind::InconsistentState,
+        Kind::IrqInversion,
+        Kind::NestLockNotHeld,
+    ];
+
+    /// Parses the trace format's name.
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How bad it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// Cannot deadlock as observed (gate lock, timed wait), but fragile.
+    Warning,
+    /// A potential deadlock or misuse.
+    Error,
+}
+
+impl Severity {
+    /// `error` or `warning`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// What a graph node stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    /// `free(L)`: the release of a lock class.
+    Lock,
+    /// `exit(T)`: a thread class ending.
+    ThreadExit,
+}
+
+/// One edge of a reported cycle or path, as first recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EdgeReport {
+    /// Class that was held (or event owed).
+    pub from: String,
+    /// Class that was acquired (or waited for).
+    pub to: String,
+    /// What the `from` node is.
+    pub from_kind: NodeKind,
+    /// What the `to` node is.
+    pub to_kind: NodeKind,
+    /// Mode `from` was held in.
+    pub from_mode: &'static str,
+    /// Mode `to` was acquired in.
+    pub to_mode: &'static str,
+    /// Thread that first recorded the edge.
+    pub thread: String,
+    /// Where `from` was acquired, if known.
+    pub from_site: Option<String>,
+    /// Where `to` was acquired, if known.
+    pub to_site: Option<String>,
+    /// Stack of the `to` acquisition, innermost first (empty if unknown).
+    pub stack: Vec<String>,
+    /// Index (0-based) of the op that first recorded the edge.
+    pub seq: u64,
+}
+
+/// A lock held by the reporting thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldReport {
+    /// Class (with `/N`).
+    pub class: String,
+    /// Mode held.
+    pub mode: &'static str,
+    /// A trylock hold.
+    pub try_: bool,
+    /// Where it was acquired.
+    pub site: Option<String>,
+}
+
+/// A problem found by the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// What kind of problem.
+    pub kind: Kind,
+    /// Error or warning.
+    pub severity: Severity,
+    /// The classes involved, each once, in cycle or report order.
+    pub classes: Vec<String>,
+    /// Stable id: kind + set of classes.
+    pub signature: String,
+    /// One-line human title.
+    pub title: String,
+    /// The reporting thread.
+    pub thread: String,
+    /// Where the reporting step happened.
+    pub site: Option<String>,
+    /// Stack of the reporting step.
+    pub stack: Vec<String>,
+    /// Index (0-based) of the op that raised the report.
+    pub seq: u64,
+    /// Cycle or path edges (for `circular`, `irq_inversion`).
+    pub edges: Vec<EdgeReport>,
+    /// Locks held by the reporting thread at the time.
+    pub held: Vec<HeldReport>,
+    /// Kind-specific lines (usage states, the gate lock, ...).
+    pub notes: Vec<String>,
+}
+
+/// Computes the stable signature of a problem: kind plus the *set* of classes.
+///
+/// FNV-1a over the sorted class names, so it is the same on every platform and run.
+pub fn signature(kind: Kind, classes: &[String]) -> String {
+    let mut sorted: Vec<&str> = classes.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(kind.as_str().as_bytes());
+    for c in sorted {
+        eat(&[0]);
+        eat(c.as_bytes());
+    }
+    format!("{}-{:016x}", kind.as_str(), h)
+}

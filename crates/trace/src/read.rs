@@ -1,0 +1,747 @@
+//! Reading trace format v1 into engine events.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::BufRead;
+
+use lockdep_core::{
+    Context, Engine, Event, FlushKind, Mode, ObjDecl, ObjId, ObjKind, Op, Produce, Report, SiteId,
+    StackId, ThreadId,
+};
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+/// An input error: which file and line, and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceError {
+    /// File name as given.
+    pub file: String,
+    /// 1-based line number (0 when the error is not tied to a line).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+/// One `expect` entry of a scenario header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expect {
+    /// Acceptable kinds (`a|b` in the file).
+    pub kinds: Vec<String>,
+    /// Classes compared as a set; `None` = any.
+    pub classes: Option<Vec<String>>,
+}
+
+/// The optional first line of a trace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    /// Scenario name.
+    pub name: Option<String>,
+    /// Description.
+    pub about: Option<String>,
+    /// Error reports that must appear (`None` when the header has no `expect`).
+    pub expect: Option<Vec<Expect>>,
+    /// Further error kinds that may appear.
+    pub allow: Vec<String>,
+    /// Warning reports that must appear, and no others (`None` = warnings are not compared).
+    /// This project's own scenarios use it; the shared corpus does not.
+    pub warnings: Option<Vec<Expect>>,
+}
+
+/// A trace identifier: JSON string or non-negative integer (`"7"` and `7` differ).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ident<'a> {
+    Str(Cow<'a, str>),
+    Num(u64),
+}
+
+impl Ident<'_> {
+    fn display(&self) -> String {
+        match self {
+            Ident::Str(s) => s.to_string(),
+            Ident::Num(n) => n.to_string(),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Ident<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Ident<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an identifier (a string or a non-negative integer)")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Ident::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Ident::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Ident::Str(Cow::Owned(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Ident::Num(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map(Ident::Num)
+                    .map_err(|_| E::custom(format!("identifier {v} is negative")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Produces<'a> {
+    #[serde(borrow)]
+    signal: Option<Ident<'a>>,
+    #[serde(borrow)]
+    dec: Option<Ident<'a>>,
+}
+
+/// One op line, every field optional; `to_op` checks what each op requires.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct Line<'a> {
+    #[serde(borrow)]
+    op: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    thread: Option<Ident<'a>>,
+    #[serde(borrow)]
+    id: Option<Ident<'a>>,
+    #[serde(borrow, rename = "type")]
+    type_: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    class: Option<Cow<'a, str>>,
+    subclass: Option<u8>,
+    spin: Option<bool>,
+    capacity: Option<u32>,
+    rescuer: Option<bool>,
+    fair: Option<bool>,
+    #[serde(borrow)]
+    object: Option<Ident<'a>>,
+    #[serde(borrow)]
+    child: Option<Ident<'a>>,
+    #[serde(borrow)]
+    lock: Option<Ident<'a>>,
+    #[serde(borrow)]
+    mode: Option<Cow<'a, str>>,
+    #[serde(rename = "try")]
+    try_: Option<bool>,
+    #[serde(borrow)]
+    nest_lock: Option<Ident<'a>>,
+    check: Option<bool>,
+    #[serde(borrow)]
+    event: Option<Ident<'a>>,
+    parked: Option<bool>,
+    timeout: Option<bool>,
+    all: Option<bool>,
+    #[serde(borrow)]
+    condvar: Option<Ident<'a>>,
+    #[serde(borrow)]
+    mutex: Option<Ident<'a>>,
+    #[serde(borrow)]
+    counter: Option<Ident<'a>>,
+    #[serde(borrow)]
+    channel: Option<Ident<'a>>,
+    #[serde(borrow)]
+    work: Option<Ident<'a>>,
+    #[serde(borrow)]
+    queue: Option<Ident<'a>>,
+    #[serde(borrow)]
+    item: Option<Ident<'a>>,
+    #[serde(borrow)]
+    produces: Option<Vec<Produces<'a>>>,
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    to: Option<Ident<'a>>,
+    #[serde(borrow)]
+    context: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    site: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    stack: Option<Vec<Cow<'a, str>>>,
+}
+
+#[derive(Debug, Default)]
+struct IdMap {
+    strs: FxHashMap<String, u32>,
+    nums: FxHashMap<u64, u32>,
+}
+
+impl IdMap {
+    fn get(&self, id: &Ident<'_>) -> Option<u32> {
+        match id {
+            Ident::Str(s) => self.strs.get(s.as_ref()).copied(),
+            Ident::Num(n) => self.nums.get(n).copied(),
+        }
+    }
+    fn insert(&mut self, id: &Ident<'_>, v: u32) {
+        match id {
+            Ident::Str(s) => self.strs.insert(s.to_string(), v),
+            Ident::Num(n) => self.nums.insert(*n, v),
+        };
+    }
+}
+
+/// Feeds trace lines to an engine, keeping the trace's identifiers apart from the engine's
+/// dense ids. One `Replayer` per engine; several files may share one (`--merge`).
+#[derive(Debug)]
+pub struct Replayer {
+    /// The engine being fed.
+    pub engine: Engine,
+    threads: IdMap,
+    objs: IdMap,
+    obj_count: u32,
+    /// Trace line (file index, line) of each report, by report index.
+    report_lines: Vec<(usize, usize)>,
+    files: Vec<String>,
+    events: u64,
+    thread_count: u32,
+}
+
+impl Default for Replayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a checked file produced.
+#[derive(Debug)]
+pub struct Checked {
+    /// The header, if the file had one.
+    pub header: Option<Header>,
+    /// Events applied.
+    pub events: u64,
+}
+
+/// A report with the trace position that raised it.
+#[derive(Debug, Clone)]
+pub struct Located<'a> {
+    /// The report.
+    pub report: &'a Report,
+    /// File the report came from.
+    pub file: &'a str,
+    /// 1-based line in that file.
+    pub line: usize,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    match s {
+        "write" => Ok(Mode::Write),
+        "read" => Ok(Mode::Read),
+        "read_recursive" => Ok(Mode::ReadRecursive),
+        _ => Err(format!("unknown mode {s:?} (expected write, read or read_recursive)")),
+    }
+}
+
+fn parse_kind(s: &str) -> Result<Option<ObjKind>, String> {
+    Ok(Some(match s {
+        "mutex" => ObjKind::Mutex,
+        "rwlock" => ObjKind::RwLock,
+        "spinlock" => ObjKind::SpinLock,
+        "pseudo" => ObjKind::Pseudo,
+        "completion" => ObjKind::Completion,
+        "waitqueue" => ObjKind::WaitQueue,
+        "condvar" => ObjKind::Condvar,
+        "counter" => ObjKind::Counter,
+        "channel" => ObjKind::Channel,
+        "workqueue" => ObjKind::WorkQueue,
+        "work" => ObjKind::Work,
+        "thread" => return Ok(None),
+        _ => {
+            return Err(format!(
+                "unknown type {s:?} (expected mutex, rwlock, spinlock, pseudo, completion, waitqueue, condvar, counter, channel, workqueue, work or thread)"
+            ));
+        }
+    }))
+}
+
+fn parse_context(s: &str) -> Result<Context, String> {
+    match s {
+        "hardirq" => Ok(Context::Hardirq),
+        "softirq" => Ok(Context::Softirq),
+        "atomic" => Ok(Context::Atomic),
+        "boundary" => Ok(Context::Boundary),
+        _ => Err(format!("unknown context {s:?} (expected hardirq, softirq, atomic or boundary)")),
+    }
+}
+
+fn need<T>(v: Option<T>, field: &str, op: &str) -> Result<T, String> {
+    v.ok_or_else(|| format!("op {op:?} needs field {field:?}"))
+}
+
+/// Parses the header object of a trace.
+fn parse_header(v: &serde_json::Value) -> Result<Header, String> {
+    let obj = v.as_object().ok_or("header is not an object")?;
+    match obj.get("lockdep_trace") {
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(1) => {}
+        Some(other) => return Err(format!("unsupported trace version {other} (this reader knows version 1)")),
+        None => return Err("not a header".into()),
+    }
+    let s = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let expect = parse_expect_list(obj.get("expect"), "expect")?;
+    let warnings = parse_expect_list(obj.get("warnings"), "warnings")?;
+    let allow = match obj.get("allow") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|k| k.as_str().map(str::to_owned).ok_or("header: allow must hold strings"))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err("header: allow must be an array".into()),
+    };
+    Ok(Header {
+        name: s("name"),
+        about: s("about"),
+        expect,
+        allow,
+        warnings,
+    })
+}
+
+fn parse_expect_list(v: Option<&serde_json::Value>, field: &str) -> Result<Option<Vec<Expect>>, String> {
+    Ok(match v {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Array(items)) => {
+            let mut out = Vec::new();
+            for it in items {
+                let kind = it
+                    .get("kind")
+                    .and_then(|k| k.as_str())
+                    .ok_or(format!("header: every {field} entry needs a string \"kind\""))?;
+                let classes = match it.get("classes") {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(serde_json::Value::Array(cs)) => Some(
+                        cs.iter()
+                            .map(|c| c.as_str().map(str::to_owned).ok_or("header: classes must be strings"))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
+                    Some(_) => return Err(format!("header: {field} classes must be an array or null")),
+                };
+                out.push(Expect {
+                    kinds: kind.split('|').map(str::to_owned).collect(),
+                    classes,
+                });
+            }
+            Some(out)
+        }
+        Some(_) => return Err(format!("header: {field} must be an array")),
+    })
+}
+
+impl Replayer {
+    /// A replayer over a fresh engine.
+    pub fn new() -> Self {
+        Replayer {
+            engine: Engine::new(),
+            threads: IdMap::default(),
+            objs: IdMap::default(),
+            obj_count: 0,
+            report_lines: Vec::new(),
+            files: Vec::new(),
+            events: 0,
+            thread_count: 0,
+        }
+    }
+
+    /// Events applied so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Reports so far with the file and line that raised each.
+    pub fn located_reports(&self) -> Vec<Located<'_>> {
+        self.engine
+            .reports()
+            .iter()
+            .zip(&self.report_lines)
+            .map(|(report, &(f, line))| Located {
+                report,
+                file: &self.files[f],
+                line,
+            })
+            .collect()
+    }
+
+    /// Reads a whole trace from `input`, feeding every line to the engine. `file` names the
+    /// input in errors. Stops at the first input error.
+    ///
+    /// Reading a second trace into the same replayer merges it: classes match by name, while
+    /// thread and object identifiers are the new file's own (two processes' `T1` differ).
+    pub fn read(&mut self, file: &str, mut input: impl BufRead) -> Result<Checked, TraceError> {
+        if !self.files.is_empty() {
+            self.threads = IdMap::default();
+            self.objs = IdMap::default();
+        }
+        self.files.push(file.to_owned());
+        let fidx = self.files.len() - 1;
+        let mut buf = String::new();
+        let mut lineno = 0usize;
+        let mut header = None;
+        let mut first = true;
+        let start_events = self.events;
+        loop {
+            buf.clear();
+            let n = input.read_line(&mut buf).map_err(|e| TraceError {
+                file: file.to_owned(),
+                line: lineno + 1,
+                message: if e.kind() == std::io::ErrorKind::InvalidData {
+                    "not valid UTF-8".to_owned()
+                } else {
+                    format!("read error: {e}")
+                },
+            })?;
+            if n == 0 {
+                break;
+            }
+            lineno += 1;
+            let text = buf.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            let at = |message: String| TraceError {
+                file: file.to_owned(),
+                line: lineno,
+                message,
+            };
+            if first {
+                first = false;
+                if text.contains("\"lockdep_trace\"") {
+                    let v: serde_json::Value =
+                        serde_json::from_str(text).map_err(|e| at(format!("not valid JSON: {e}")))?;
+                    if v.get("lockdep_trace").is_some() {
+                        header = Some(parse_header(&v).map_err(at)?);
+                        continue;
+                    }
+                }
+            }
+            let line: Line<'_> = serde_json::from_str(text).map_err(|e| at(json_message(e)))?;
+            self.feed(line, fidx, lineno).map_err(at)?;
+        }
+        Ok(Checked {
+            header,
+            events: self.events - start_events,
+        })
+    }
+
+    fn feed(&mut self, l: Line<'_>, fidx: usize, lineno: usize) -> Result<(), String> {
+        let Some(opname) = l.op.as_deref() else {
+            if self.events == 0 && lineno > 0 {
+                return Err("line has no \"op\" (a header must be the first object and carry \"lockdep_trace\")".into());
+            }
+            return Err("line has no \"op\"".into());
+        };
+        let opname = opname.to_owned();
+        let mut ops: Vec<Op> = Vec::with_capacity(2);
+        let op = self.to_op(&opname, &l, &mut ops)?;
+        ops.push(op);
+        let site = match &l.site {
+            Some(s) => self.engine.intern_site(s),
+            None => SiteId::NONE,
+        };
+        let stack = match &l.stack {
+            Some(frames) if !frames.is_empty() => {
+                let ids: Vec<SiteId> = frames.iter().map(|f| self.engine.intern_site(f)).collect();
+                self.engine.intern_stack(&ids)
+            }
+            _ => StackId::NONE,
+        };
+        for op in ops {
+            let before = self.engine.reports().len();
+            self.engine
+                .apply(&Event { op, site, stack })
+                .map_err(|e| e.message)?;
+            self.events += 1;
+            let after = self.engine.reports().len();
+            for _ in before..after {
+                self.report_lines.push((fidx, lineno));
+            }
+        }
+        Ok(())
+    }
+
+    fn thread(&mut self, id: &Ident<'_>) -> ThreadId {
+        if let Some(t) = self.threads.get(id) {
+            return ThreadId(t);
+        }
+        let t = self.thread_count;
+        self.thread_count += 1;
+        self.threads.insert(id, t);
+        self.engine.set_thread_name(ThreadId(t), &id.display());
+        ThreadId(t)
+    }
+
+    /// Resolves an object, declaring it implicitly (class = its id, kind = `kind`) on first
+    /// use. `pre` collects the implicit `new`.
+    fn obj(&mut self, id: &Ident<'_>, kind: ObjKind, pre: &mut Vec<Op>) -> ObjId {
+        if let Some(i) = self.objs.get(id) {
+            return ObjId(i);
+        }
+        let obj = ObjId(self.obj_count);
+        self.obj_count += 1;
+        self.objs.insert(id, obj.0);
+        let class = self.engine.intern(&id.display());
+        pre.push(Op::New {
+            obj,
+            decl: ObjDecl::new(kind, class),
+        });
+        obj
+    }
+
+    fn to_op(&mut self, name: &str, l: &Line<'_>, pre: &mut Vec<Op>) -> Result<Op, String> {
+        if name == "new" {
+            return self.op_new(l);
+        }
+        let thread = self.thread(need(l.thread.as_ref(), "thread", name)?);
+        let timeout = l.timeout.unwrap_or(false);
+        let parked = l.parked.unwrap_or(true);
+        macro_rules! obj {
+            ($field:ident, $kind:expr) => {{
+                let id = need(l.$field.as_ref(), stringify!($field), name)?.clone();
+                self.obj(&id, $kind, pre)
+            }};
+        }
+        let op = match name {
+            "free" => Op::Free {
+                thread,
+                obj: obj!(object, ObjKind::Mutex),
+            },
+            "spawn" => {
+                let child = self.thread(need(l.child.as_ref(), "child", name)?);
+                Op::Spawn { thread, child }
+            }
+            "exit" => Op::Exit { thread },
+            "join" => {
+                let child = self.thread(need(l.child.as_ref(), "child", name)?);
+                Op::Join { thread, child }
+            }
+            "acquire" | "might_acquire" => {
+                let mode = match &l.mode {
+                    Some(m) => parse_mode(m)?,
+                    None => Mode::Write,
+                };
+                let implicit = if mode == Mode::Write { ObjKind::Mutex } else { ObjKind::RwLock };
+                let lock = obj!(lock, implicit);
+                if name == "might_acquire" {
+                    Op::MightAcquire { thread, lock, mode }
+                } else {
+                    if let Some(s) = l.subclass
+                        && s > 7
+                    {
+                        return Err(format!("subclass {s} out of range 0..=7"));
+                    }
+                    let nest_lock = match &l.nest_lock {
+                        Some(id) => Some(self.obj(&id.clone(), ObjKind::Mutex, pre)),
+                        None => None,
+                    };
+                    Op::Acquire {
+                        thread,
+                        lock,
+                        mode,
+                        try_: l.try_.unwrap_or(false),
+                        subclass: l.subclass,
+                        nest_lock,
+                        check: l.check.unwrap_or(true),
+                    }
+                }
+            }
+            "release" => Op::Release {
+                thread,
+                lock: obj!(lock, ObjKind::Mutex),
+            },
+            "enter" | "leave" => {
+                let ctx = parse_context(need(l.context.as_deref(), "context", name)?)?;
+                if name == "enter" {
+                    Op::Enter { thread, ctx }
+                } else {
+                    Op::Leave { thread, ctx }
+                }
+            }
+            "irq_disable" => Op::IrqDisable { thread },
+            "irq_enable" => Op::IrqEnable { thread },
+            "softirq_disable" => Op::SoftirqDisable { thread },
+            "softirq_enable" => Op::SoftirqEnable { thread },
+            "might_sleep" => Op::MightSleep { thread },
+            "wait" => Op::Wait {
+                thread,
+                event: obj!(event, ObjKind::Completion),
+                parked,
+                timeout,
+            },
+            "signal" => Op::Signal {
+                thread,
+                event: obj!(event, ObjKind::Completion),
+                all: l.all.unwrap_or(false),
+            },
+            "cond_wait" => Op::CondWait {
+                thread,
+                condvar: obj!(condvar, ObjKind::Condvar),
+                mutex: obj!(mutex, ObjKind::Mutex),
+                parked,
+                timeout,
+            },
+            "notify" => Op::Notify {
+                thread,
+                condvar: obj!(condvar, ObjKind::Condvar),
+                all: l.all.unwrap_or(false),
+            },
+            "inc" => Op::Inc {
+                thread,
+                counter: obj!(counter, ObjKind::Counter),
+            },
+            "dec" => Op::Dec {
+                thread,
+                counter: obj!(counter, ObjKind::Counter),
+            },
+            "wait_zero" => Op::WaitZero {
+                thread,
+                counter: obj!(counter, ObjKind::Counter),
+                parked,
+                timeout,
+            },
+            "send" => Op::Send {
+                thread,
+                channel: obj!(channel, ObjKind::Channel),
+                parked: l.parked.unwrap_or(false),
+                timeout,
+            },
+            "recv" => Op::Recv {
+                thread,
+                channel: obj!(channel, ObjKind::Channel),
+                parked,
+                timeout,
+            },
+            "close" => Op::Close {
+                thread,
+                channel: obj!(channel, ObjKind::Channel),
+            },
+            "queue" => Op::Queue {
+                thread,
+                work: obj!(work, ObjKind::Work),
+                queue: obj!(queue, ObjKind::WorkQueue),
+            },
+            "run_begin" => Op::RunBegin {
+                thread,
+                work: obj!(work, ObjKind::Work),
+            },
+            "run_end" => Op::RunEnd {
+                thread,
+                work: obj!(work, ObjKind::Work),
+            },
+            "flush" => Op::Flush {
+                thread,
+                work: obj!(work, ObjKind::Work),
+            },
+            "flush_queue" => Op::FlushQueue {
+                thread,
+                queue: obj!(queue, ObjKind::WorkQueue),
+            },
+            "defer" => {
+                let item = obj!(item, ObjKind::Deferred);
+                let mut produces = Vec::new();
+                for p in need(l.produces.as_ref(), "produces", name)? {
+                    match (&p.signal, &p.dec) {
+                        (Some(e), None) => produces.push(Produce::Signal(self.obj(&e.clone(), ObjKind::Completion, pre))),
+                        (None, Some(c)) => produces.push(Produce::Dec(self.obj(&c.clone(), ObjKind::Counter, pre))),
+                        _ => return Err("each produces entry needs exactly one of \"signal\" or \"dec\"".into()),
+                    }
+                }
+                Op::Defer {
+                    thread,
+                    item,
+                    produces: produces.into_boxed_slice(),
+                }
+            }
+            "flush_point" => {
+                let kind = match need(l.kind.as_deref(), "kind", name)? {
+                    "base" => FlushKind::Base,
+                    "blocking" => FlushKind::Blocking,
+                    "transfer" => FlushKind::Transfer(self.thread(need(l.to.as_ref(), "to", name)?)),
+                    other => {
+                        return Err(format!(
+                            "unknown flush point kind {other:?} (expected base, blocking or transfer)"
+                        ));
+                    }
+                };
+                Op::FlushPoint { thread, kind }
+            }
+            "obligation_begin" => Op::ObligationBegin {
+                thread,
+                event: obj!(event, ObjKind::Completion),
+            },
+            "obligation_end" => Op::ObligationEnd {
+                thread,
+                event: obj!(event, ObjKind::Completion),
+            },
+            other => return Err(format!("unknown op {other:?}")),
+        };
+        Ok(op)
+    }
+
+    fn op_new(&mut self, l: &Line<'_>) -> Result<Op, String> {
+        let id = need(l.id.as_ref(), "id", "new")?;
+        let kind = parse_kind(need(l.type_.as_deref(), "type", "new")?)?;
+        let Some(kind) = kind else {
+            let thread = self.thread(id);
+            let class = l.class.as_deref().map(str::to_owned).unwrap_or_else(|| id.display());
+            let class = self.engine.intern(&class);
+            return Ok(Op::ThreadClass { thread, class });
+        };
+        if let Some(s) = l.subclass
+            && s > 7
+        {
+            return Err(format!("subclass {s} out of range 0..=7"));
+        }
+        let class_name = l.class.as_deref().map(str::to_owned).unwrap_or_else(|| id.display());
+        let class = self.engine.intern(&class_name);
+        let obj = match self.objs.get(id) {
+            Some(i) => ObjId(i),
+            None => {
+                let obj = ObjId(self.obj_count);
+                self.obj_count += 1;
+                self.objs.insert(id, obj.0);
+                obj
+            }
+        };
+        let mut decl = ObjDecl::new(kind, class);
+        decl.subclass = l.subclass.unwrap_or(0);
+        decl.spin = l.spin;
+        decl.fair = l.fair.unwrap_or(true);
+        decl.capacity = l.capacity;
+        decl.rescuer = l.rescuer.unwrap_or(false);
+        Ok(Op::New { obj, decl })
+    }
+}
+
+/// Turns serde_json's message into the reader's wording.
+fn json_message(e: serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let msg = e.to_string();
+    // serde_json appends " at line 1 column N"; the column is useful, the line is not.
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => format!("{} (column {})", &msg[..i], e.column()),
+        None => msg,
+    };
+    match e.classify() {
+        Category::Syntax | Category::Eof => format!("not valid JSON: {msg}"),
+        Category::Data => msg,
+        Category::Io => format!("read error: {msg}"),
+    }
+}
