@@ -9,7 +9,13 @@ use lockdep_trace::{Replayer, report_json};
 use crate::Format;
 
 /// Runs the check and returns the exit status (0 clean, 1 error reports, 2 input errors).
-pub fn run(out: &mut impl Write, format: Format, merge: bool, quiet: bool, files: &[PathBuf]) -> u8 {
+pub fn run(
+    out: &mut impl Write,
+    format: Format,
+    merge: bool,
+    quiet: bool,
+    files: &[PathBuf],
+) -> u8 {
     let mut status = 0u8;
     let mut shared = merge.then(Replayer::new);
     for path in files {
@@ -55,8 +61,18 @@ fn print(out: &mut impl Write, r: &Replayer, from: usize, format: Format, quiet:
             continue;
         }
         let _ = match format {
-            Format::Json => writeln!(out, "{}", report_json(loc.report, Some(loc.file), Some(loc.line))),
-            Format::Text => writeln!(out, "{}:{}:\n{}", loc.file, loc.line, render_text(loc.report)),
+            Format::Json => writeln!(
+                out,
+                "{}",
+                report_json(loc.report, Some(loc.file), Some(loc.line))
+            ),
+            Format::Text => writeln!(
+                out,
+                "{}:{}:\n{}",
+                loc.file,
+                loc.line,
+                render_text(loc.report)
+            ),
         };
     }
     status
@@ -64,7 +80,10 @@ fn print(out: &mut impl Write, r: &Replayer, from: usize, format: Format, quiet:
 
 fn summary(r: &Replayer, what: &str, from: usize) -> String {
     let reports = &r.engine.reports()[from..];
-    let errors = reports.iter().filter(|x| x.severity == Severity::Error).count();
+    let errors = reports
+        .iter()
+        .filter(|x| x.severity == Severity::Error)
+        .count();
     let warnings = reports.len() - errors;
     format!(
         "lockdep: {what}: {} events, {errors} error{}, {warnings} warning{}",

@@ -3,7 +3,9 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::graph::{self, Graph};
-use crate::op::{Context, Event, Mode, NameId, ObjDecl, ObjId, ObjKind, Op, SiteId, StackId, ThreadId};
+use crate::op::{
+    Context, Event, Mode, NameId, ObjDecl, ObjId, ObjKind, Op, SiteId, StackId, ThreadId,
+};
 use crate::report::{EdgeReport, HeldReport, Kind, NodeKind, Report, Severity, signature};
 use crate::usage::{self, Usage};
 
@@ -132,6 +134,25 @@ struct ThreadData {
     spin_held: u32,
     /// XOR of the hashes of the objects held for write (gate identity of the situation).
     obj_hash: u64,
+    /// Recently validated chains of this thread, direct-mapped (allocated on first use).
+    /// Entries are only ever conservative: a hit means this thread validated exactly this
+    /// situation before. It keeps the hot path in the thread's own cache lines, as the
+    /// runtime's thread-local cache will.
+    chain_cache: Box<[CacheEntry]>,
+}
+
+/// One slot of a thread's chain cache.
+#[derive(Clone, Copy, Debug, Default)]
+struct CacheEntry {
+    key: u64,
+    obj_hash: u64,
+    gate_free: bool,
+}
+
+const THREAD_CACHE_SLOTS: usize = 512;
+
+fn cache_slot(key: u64) -> usize {
+    ((key ^ (key >> 29)) as usize) & (THREAD_CACHE_SLOTS - 1)
 }
 
 impl ThreadData {
@@ -145,7 +166,10 @@ impl ThreadData {
         self.hard_enabled() && self.soft_disable == 0 && self.softirq_depth == 0
     }
     fn must_not_block(&self) -> bool {
-        self.hardirq_depth > 0 || self.softirq_depth > 0 || self.atomic_depth > 0 || self.spin_held > 0
+        self.hardirq_depth > 0
+            || self.softirq_depth > 0
+            || self.atomic_depth > 0
+            || self.spin_held > 0
     }
     fn context_name(&self) -> &'static str {
         if self.hardirq_depth > 0 {
@@ -207,7 +231,13 @@ pub struct Engine {
     serial: u64,
     /// Classes used in hardirq / softirq (any read-ness): irq checks run only when non-zero.
     irq_safe: [u32; 2],
+    /// Classes used with hardirqs / softirqs enabled: a new irq-safe class searches only
+    /// when non-zero.
+    irq_unsafe: [u32; 2],
     stats: Stats,
+    /// Reused by `walk_edges` (no allocation per chain miss).
+    scratch_holders: Vec<Held>,
+    scratch_gates: Vec<Gate>,
 }
 
 fn mix(h: u64, v: u64) -> u64 {
@@ -287,7 +317,11 @@ impl Engine {
     pub fn graph_heap_bytes(&self) -> usize {
         self.graph.heap_bytes()
             + self.edge_info.capacity() * std::mem::size_of::<EdgeInfo>()
-            + self.edge_info.iter().map(|e| e.gates.capacity() * 16).sum::<usize>()
+            + self
+                .edge_info
+                .iter()
+                .map(|e| e.gates.capacity() * 16)
+                .sum::<usize>()
     }
 
     /// Applies one event. Findings go to [`Engine::reports`]; an `Err` means the input makes
@@ -332,7 +366,9 @@ impl Engine {
                 subclass,
                 nest_lock,
                 check,
-            } => self.op_acquire(thread, lock, mode, try_, subclass, nest_lock, check, site, stack),
+            } => self.op_acquire(
+                thread, lock, mode, try_, subclass, nest_lock, check, site, stack,
+            ),
             Op::Release { thread, lock } => self.op_release(thread, lock, site, stack),
             Op::MightAcquire { thread, lock, mode } => {
                 self.op_acquire(thread, lock, mode, false, None, None, true, site, stack)?;
@@ -410,9 +446,20 @@ impl Engine {
                     } else {
                         self.sites.strings[site.0 as usize].clone()
                     };
-                    let title = format!("sleeping function called from invalid context ({ctx}) at {class}");
+                    let title =
+                        format!("sleeping function called from invalid context ({ctx}) at {class}");
                     let notes = vec![format!("might_sleep() in {ctx} context")];
-                    self.emit(Kind::InvalidContext, Severity::Error, vec![class], title, thread, site, stack, Vec::new(), notes);
+                    self.emit(
+                        Kind::InvalidContext,
+                        Severity::Error,
+                        vec![class],
+                        title,
+                        thread,
+                        site,
+                        stack,
+                        Vec::new(),
+                        notes,
+                    );
                 }
                 Ok(())
             }
@@ -471,7 +518,9 @@ impl Engine {
     }
 
     fn class_of(&mut self, obj: ObjId, sub: u8) -> u32 {
-        let o = self.objs[obj.0 as usize].as_ref().expect("checked by caller");
+        let o = self.objs[obj.0 as usize]
+            .as_ref()
+            .expect("checked by caller");
         let cached = o.classes[sub as usize];
         if cached != u32::MAX {
             return cached;
@@ -525,6 +574,7 @@ impl Engine {
             atomic_depth: 0,
             spin_held: 0,
             obj_hash: 0,
+            chain_cache: Box::default(),
         })
     }
 
@@ -549,7 +599,10 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let o = self.obj(lock)?;
         if !o.decl.kind.is_lock() {
-            return err(format!("acquire of a {}, which is not a lock", o.decl.kind.as_str()));
+            return err(format!(
+                "acquire of a {}, which is not a lock",
+                o.decl.kind.as_str()
+            ));
         }
         let sub = subclass.unwrap_or(o.decl.subclass);
         if sub > 7 {
@@ -559,7 +612,10 @@ impl Engine {
         if let Some(n) = nest_lock {
             let no = self.obj(n)?;
             if !no.decl.kind.is_lock() {
-                return err(format!("nest_lock is a {}, not a lock", no.decl.kind.as_str()));
+                return err(format!(
+                    "nest_lock is a {}, not a lock",
+                    no.decl.kind.as_str()
+                ));
             }
         }
         // An unfair rwlock never queues readers behind writers.
@@ -576,9 +632,20 @@ impl Engine {
         if !try_ && !spin && kind != ObjKind::Pseudo && th.must_not_block() {
             let ctx = th.context_name();
             let name = self.classes[class as usize].display.clone();
-            let title = format!("invalid wait context: sleeping lock {name} acquired in {ctx} context");
+            let title =
+                format!("invalid wait context: sleeping lock {name} acquired in {ctx} context");
             let notes = vec![format!("the thread is in {ctx} context and must not block")];
-            self.emit(Kind::InvalidContext, Severity::Error, vec![name], title, t, site, stack, Vec::new(), notes);
+            self.emit(
+                Kind::InvalidContext,
+                Severity::Error,
+                vec![name],
+                title,
+                t,
+                site,
+                stack,
+                Vec::new(),
+                notes,
+            );
         }
 
         // Irq usage (check:false holds still count, as the spec says).
@@ -589,19 +656,39 @@ impl Engine {
         if let Some(n) = nest_lock
             && !self.thread(t).held.iter().any(|h| h.obj == n)
         {
-            let nclass = self.class_of(n, self.objs[n.0 as usize].as_ref().map_or(0, |o| o.decl.subclass));
+            let nclass = self.class_of(
+                n,
+                self.objs[n.0 as usize]
+                    .as_ref()
+                    .map_or(0, |o| o.decl.subclass),
+            );
             let names = vec![
                 self.classes[class as usize].display.clone(),
                 self.classes[nclass as usize].display.clone(),
             ];
-            let title = format!("nested lock was not taken: {} acquired with nest_lock {} not held", names[0], names[1]);
-            self.emit(Kind::NestLockNotHeld, Severity::Error, names, title, t, site, stack, Vec::new(), Vec::new());
+            let title = format!(
+                "nested lock was not taken: {} acquired with nest_lock {} not held",
+                names[0], names[1]
+            );
+            self.emit(
+                Kind::NestLockNotHeld,
+                Severity::Error,
+                names,
+                title,
+                t,
+                site,
+                stack,
+                Vec::new(),
+                Vec::new(),
+            );
             nest = None;
         }
 
         let pseudo = kind == ObjKind::Pseudo;
         let nest_class = nest.map(|n| {
-            let s = self.objs[n.0 as usize].as_ref().map_or(0, |o| o.decl.subclass);
+            let s = self.objs[n.0 as usize]
+                .as_ref()
+                .map_or(0, |o| o.decl.subclass);
             self.class_of(n, s)
         });
         let th = self.threads[t.0 as usize].as_mut().expect("exists");
@@ -638,10 +725,19 @@ impl Engine {
         Ok(())
     }
 
-    fn op_release(&mut self, t: ThreadId, lock: ObjId, site: SiteId, stack: StackId) -> Result<(), EngineError> {
+    fn op_release(
+        &mut self,
+        t: ThreadId,
+        lock: ObjId,
+        site: SiteId,
+        stack: StackId,
+    ) -> Result<(), EngineError> {
         let o = self.obj(lock)?;
         if !o.decl.kind.is_lock() {
-            return err(format!("release of a {}, which is not a lock", o.decl.kind.as_str()));
+            return err(format!(
+                "release of a {}, which is not a lock",
+                o.decl.kind.as_str()
+            ));
         }
         let sub = o.decl.subclass;
         self.thread_mut(t);
@@ -650,7 +746,17 @@ impl Engine {
             let name = self.classes[class as usize].display.clone();
             let title = format!("bad unlock balance: {name} released but not held");
             let notes = vec!["but there are no more locks to release".to_owned()];
-            self.emit(Kind::BadUnlock, Severity::Error, vec![name], title, t, site, stack, Vec::new(), notes);
+            self.emit(
+                Kind::BadUnlock,
+                Severity::Error,
+                vec![name],
+                title,
+                t,
+                site,
+                stack,
+                Vec::new(),
+                notes,
+            );
         }
         Ok(())
     }
@@ -682,7 +788,13 @@ impl Engine {
         // ARCHITECTURE.md, "out-of-order release").
         let nest_classes: Vec<Option<u32>> = th.held[i..]
             .iter()
-            .map(|h| h.nest.map(|n| self.objs[n.0 as usize].as_ref().map_or(u32::MAX, |o| o.classes[o.decl.subclass as usize])))
+            .map(|h| {
+                h.nest.map(|n| {
+                    self.objs[n.0 as usize]
+                        .as_ref()
+                        .map_or(u32::MAX, |o| o.classes[o.decl.subclass as usize])
+                })
+            })
             .collect();
         let th = self.threads[t.0 as usize].as_mut().expect("exists");
         for (j, nc) in (i..th.held.len()).zip(nest_classes) {
@@ -699,9 +811,41 @@ impl Engine {
 
     /// Validates the top of the held stack unless its chain was validated before.
     fn validate_chain(&mut self, t: ThreadId, site: SiteId, stack: StackId) {
+        let th = self.threads[t.0 as usize].as_mut().expect("exists");
+        let key = th.held.last().expect("just pushed").key;
+        let obj_hash = th.obj_hash;
+        if let Some(c) = th.chain_cache.get(cache_slot(key))
+            && c.key == key
+            && (c.gate_free || c.obj_hash == obj_hash)
+            && key != 0
+        {
+            self.stats.chain_hits += 1;
+            return;
+        }
+        self.validate_chain_slow(t, key, obj_hash, site, stack);
+        let info = self.chains[&key];
+        let th = self.threads[t.0 as usize].as_mut().expect("exists");
+        if th.chain_cache.is_empty() {
+            th.chain_cache = vec![CacheEntry::default(); THREAD_CACHE_SLOTS].into_boxed_slice();
+        }
+        th.chain_cache[cache_slot(key)] = CacheEntry {
+            key,
+            obj_hash,
+            gate_free: info.gate_free,
+        };
+    }
+
+    fn validate_chain_slow(
+        &mut self,
+        t: ThreadId,
+        key: u64,
+        obj_hash: u64,
+        site: SiteId,
+        stack: StackId,
+    ) {
         let th = self.threads[t.0 as usize].as_ref().expect("exists");
         let top = *th.held.last().expect("just pushed");
-        let obj_hash = th.obj_hash;
+        debug_assert_eq!(top.key, key);
         if let Some(info) = self.chains.get(&top.key) {
             if info.gate_free || info.obj_hash == obj_hash {
                 self.stats.chain_hits += 1;
@@ -710,7 +854,13 @@ impl Engine {
             // Same classes, different gate objects: re-record the edges (gates only shrink).
             self.stats.chain_misses += 1;
             let gate_free = self.walk_edges(t, site, stack);
-            self.chains.insert(top.key, ChainInfo { gate_free, obj_hash });
+            self.chains.insert(
+                top.key,
+                ChainInfo {
+                    gate_free,
+                    obj_hash,
+                },
+            );
             return;
         }
         self.stats.chain_misses += 1;
@@ -734,20 +884,37 @@ impl Engine {
         let gate_free = match outcome {
             Some(Some(prev)) => {
                 let name = self.classes[top.class as usize].display.clone();
-                let title = format!("possible recursive locking: {name} acquired while already held");
+                let title =
+                    format!("possible recursive locking: {name} acquired while already held");
                 let notes = vec![format!(
                     "already holding {} ({}){}",
                     name,
                     prev.mode.as_str(),
                     self.site_suffix(prev.site)
                 )];
-                self.emit(Kind::Recursive, Severity::Error, vec![name], title, t, site, stack, Vec::new(), notes);
+                self.emit(
+                    Kind::Recursive,
+                    Severity::Error,
+                    vec![name],
+                    title,
+                    t,
+                    site,
+                    stack,
+                    Vec::new(),
+                    notes,
+                );
                 true
             }
             Some(None) => true,
             None => self.walk_edges(t, site, stack),
         };
-        self.chains.insert(top.key, ChainInfo { gate_free, obj_hash });
+        self.chains.insert(
+            top.key,
+            ChainInfo {
+                gate_free,
+                obj_hash,
+            },
+        );
     }
 
     /// Records `P -> N` for the holds lockdep uses: from the top down, every trylocked hold
@@ -757,7 +924,8 @@ impl Engine {
         let th = self.threads[t.0 as usize].as_ref().expect("exists");
         let n = th.held.len();
         let top = th.held[n - 1];
-        let mut holders: Vec<Held> = Vec::new();
+        let mut holders = std::mem::take(&mut self.scratch_holders);
+        holders.clear();
         for h in th.held[..n - 1].iter().rev() {
             if h.irq_level != top.irq_level {
                 break;
@@ -773,25 +941,39 @@ impl Engine {
             }
         }
         if holders.is_empty() {
+            self.scratch_holders = holders;
             return true;
         }
-        let gates: Vec<Gate> = th.held[..n - 1]
-            .iter()
-            .filter(|h| is_gate_hold(h.mode, h.check, h.pseudo))
-            .map(|h| Gate {
-                serial: h.serial,
-                class: h.class,
-            })
-            .collect();
+        let mut gates = std::mem::take(&mut self.scratch_gates);
+        gates.clear();
+        gates.extend(
+            th.held[..n - 1]
+                .iter()
+                .filter(|h| is_gate_hold(h.mode, h.check, h.pseudo))
+                .map(|h| Gate {
+                    serial: h.serial,
+                    class: h.class,
+                }),
+        );
         let mut gate_free = true;
-        for h in holders {
-            gate_free &= self.add_dependency(t, &h, &top, &gates, site, stack);
+        for h in &holders {
+            gate_free &= self.add_dependency(t, h, &top, &gates, site, stack);
         }
+        self.scratch_holders = holders;
+        self.scratch_gates = gates;
         gate_free
     }
 
     /// Adds one lock dependency; returns true when its gate set is empty.
-    fn add_dependency(&mut self, t: ThreadId, p: &Held, n: &Held, gates: &[Gate], site: SiteId, stack: StackId) -> bool {
+    fn add_dependency(
+        &mut self,
+        t: ThreadId,
+        p: &Held,
+        n: &Held,
+        gates: &[Gate],
+        site: SiteId,
+        stack: StackId,
+    ) -> bool {
         let bits = graph::edge_type(p.mode.is_shared(), n.mode == Mode::ReadRecursive);
         let from = self.classes[p.class as usize].node;
         let to = self.classes[n.class as usize].node;
@@ -819,7 +1001,7 @@ impl Engine {
         if on_cycle {
             self.report_cycles(r.edge, t, site, stack);
         }
-        if r.new_bits != 0 && self.irq_safe != [0, 0] {
+        if r.new_bits != 0 && (0..2).any(|s| self.irq_safe[s] > 0 && self.irq_unsafe[s] > 0) {
             self.check_irq_edge(r.edge, t, site, stack);
         }
         gate_free
@@ -828,15 +1010,27 @@ impl Engine {
     fn report_cycles(&mut self, e: u32, t: ThreadId, site: SiteId, stack: StackId) {
         let g = &self.graph;
         let edge = g.edge(e);
-        let comps: Vec<u32> = [2 * edge.from, 2 * edge.from + 1, 2 * edge.to, 2 * edge.to + 1]
-            .iter()
-            .map(|&x| g.find_ro(x))
-            .collect();
-        let allowed = |n: u32| comps.contains(&g.find_ro(2 * n)) || comps.contains(&g.find_ro(2 * n + 1));
+        let comps: Vec<u32> = [
+            2 * edge.from,
+            2 * edge.from + 1,
+            2 * edge.to,
+            2 * edge.to + 1,
+        ]
+        .iter()
+        .map(|&x| g.find_ro(x))
+        .collect();
+        let allowed =
+            |n: u32| comps.contains(&g.find_ro(2 * n)) || comps.contains(&g.find_ro(2 * n + 1));
         let cycles = g.cycles_through(e, &allowed, MAX_CYCLES_PER_EDGE, MAX_CYCLE_STEPS);
         for cycle in cycles {
-            let node_classes: Vec<u32> = cycle.iter().map(|&e| self.nodes[self.graph.edge(e).from as usize].class).collect();
-            let classes: Vec<String> = node_classes.iter().map(|&c| self.classes[c as usize].display.clone()).collect();
+            let node_classes: Vec<u32> = cycle
+                .iter()
+                .map(|&e| self.nodes[self.graph.edge(e).from as usize].class)
+                .collect();
+            let classes: Vec<String> = node_classes
+                .iter()
+                .map(|&c| self.classes[c as usize].display.clone())
+                .collect();
             // Gate rule: one lock object held for write at every recording of every edge.
             let mut common: Vec<Gate> = self.edge_info[cycle[0] as usize].gates.clone();
             for &ce in &cycle[1..] {
@@ -857,9 +1051,22 @@ impl Engine {
             let edges: Vec<EdgeReport> = cycle.iter().map(|&ce| self.edge_report(ce)).collect();
             let mut chain: Vec<&str> = classes.iter().map(String::as_str).collect();
             chain.push(&classes[0]);
-            let title = format!("possible circular locking dependency: {}", chain.join(" -> "));
+            let title = format!(
+                "possible circular locking dependency: {}",
+                chain.join(" -> ")
+            );
             notes.push(format!("{} classes in the cycle", classes.len()));
-            self.emit(Kind::Circular, severity, classes, title, t, site, stack, edges, notes);
+            self.emit(
+                Kind::Circular,
+                severity,
+                classes,
+                title,
+                t,
+                site,
+                stack,
+                edges,
+                notes,
+            );
         }
     }
 
@@ -885,7 +1092,15 @@ impl Engine {
 
     // ----- irq usage -------------------------------------------------------------------------
 
-    fn mark_acquire_usage(&mut self, t: ThreadId, class: u32, mode: Mode, try_: bool, site: SiteId, stack: StackId) {
+    fn mark_acquire_usage(
+        &mut self,
+        t: ThreadId,
+        class: u32,
+        mode: Mode,
+        try_: bool,
+        site: SiteId,
+        stack: StackId,
+    ) {
         let th = self.thread(t);
         let read = mode.is_shared();
         let mut want = Usage::default();
@@ -927,7 +1142,11 @@ impl Engine {
         if states.is_empty() {
             return;
         }
-        let held: Vec<(u32, bool)> = th.held.iter().map(|h| (h.class, h.mode.is_shared())).collect();
+        let held: Vec<(u32, bool)> = th
+            .held
+            .iter()
+            .map(|h| (h.class, h.mode.is_shared()))
+            .collect();
         for (class, read) in held {
             for &s in &states {
                 let b = usage::bit(s, usage::ENABLED, read);
@@ -947,6 +1166,9 @@ impl Engine {
         if usage::dir_of(b) == usage::USED_IN && !old.any_used_in(state) {
             self.irq_safe[state] += 1;
         }
+        if usage::dir_of(b) == usage::ENABLED && !old.any_enabled(state) {
+            self.irq_unsafe[state] += 1;
+        }
         if let Some(conflict) = usage::conflicts(old, b) {
             let name = self.classes[class as usize].display.clone();
             let (ct, csite) = self.classes[class as usize].usage_site[conflict];
@@ -956,16 +1178,33 @@ impl Engine {
                 usage::NAMES[b]
             );
             let notes = vec![
-                format!("inconsistent {{{}}} -> {{{}}} usage", usage::NAMES[conflict], usage::NAMES[b]),
+                format!(
+                    "inconsistent {{{}}} -> {{{}}} usage",
+                    usage::NAMES[conflict],
+                    usage::NAMES[b]
+                ),
                 format!(
                     "{{{}}} state was registered by {}{}",
                     usage::NAMES[conflict],
                     self.thread_name(ct),
                     self.site_suffix(csite)
                 ),
-                format!("usage of {name}: {}", self.classes[class as usize].usage.describe()),
+                format!(
+                    "usage of {name}: {}",
+                    self.classes[class as usize].usage.describe()
+                ),
             ];
-            self.emit(Kind::InconsistentState, Severity::Error, vec![name], title, t, site, stack, Vec::new(), notes);
+            self.emit(
+                Kind::InconsistentState,
+                Severity::Error,
+                vec![name],
+                title,
+                t,
+                site,
+                stack,
+                Vec::new(),
+                notes,
+            );
             return;
         }
         self.check_irq_usage_change(class, b, t, site, stack);
@@ -973,22 +1212,46 @@ impl Engine {
 
     fn is_safe_state(&self, x: u32, state: usize) -> bool {
         let u = self.classes[self.nodes[(x / 2) as usize].class as usize].usage;
-        u.has(usage::bit(state, usage::USED_IN, false)) || (x % 2 == 1 && u.has(usage::bit(state, usage::USED_IN, true)))
+        u.has(usage::bit(state, usage::USED_IN, false))
+            || (x % 2 == 1 && u.has(usage::bit(state, usage::USED_IN, true)))
     }
 
     fn is_unsafe_state(&self, x: u32, state: usize) -> bool {
         let u = self.classes[self.nodes[(x / 2) as usize].class as usize].usage;
-        u.has(usage::bit(state, usage::ENABLED, false)) || (x % 2 == 0 && u.has(usage::bit(state, usage::ENABLED, true)))
+        u.has(usage::bit(state, usage::ENABLED, false))
+            || (x.is_multiple_of(2) && u.has(usage::bit(state, usage::ENABLED, true)))
     }
 
-    fn check_irq_usage_change(&mut self, class: u32, b: usize, t: ThreadId, site: SiteId, stack: StackId) {
+    fn check_irq_usage_change(
+        &mut self,
+        class: u32,
+        b: usize,
+        t: ThreadId,
+        site: SiteId,
+        stack: StackId,
+    ) {
         let state = usage::state_of(b);
+        // Nothing to find until the other side exists somewhere.
+        let counterpart = if usage::dir_of(b) == usage::USED_IN {
+            self.irq_unsafe
+        } else {
+            self.irq_safe
+        };
+        if counterpart[state] == 0 {
+            return;
+        }
         let node = self.classes[class as usize].node;
         let u = self.classes[class as usize].usage;
         let found = if usage::dir_of(b) == usage::USED_IN {
-            let start = if u.has(usage::bit(state, usage::USED_IN, false)) { 2 * node } else { 2 * node + 1 };
+            let start = if u.has(usage::bit(state, usage::USED_IN, false)) {
+                2 * node
+            } else {
+                2 * node + 1
+            };
             self.graph
-                .search(&[start], true, &mut |x| x / 2 != node && self.is_unsafe_state(x, state))
+                .search(&[start], true, &mut |x| {
+                    x / 2 != node && self.is_unsafe_state(x, state)
+                })
                 .map(|(x, walk)| (node, x / 2, walk))
         } else {
             let ends: Vec<u32> = if u.has(usage::bit(state, usage::ENABLED, false)) {
@@ -997,28 +1260,44 @@ impl Engine {
                 vec![2 * node]
             };
             self.graph
-                .search(&ends, false, &mut |x| x / 2 != node && self.is_safe_state(x, state))
+                .search(&ends, false, &mut |x| {
+                    x / 2 != node && self.is_safe_state(x, state)
+                })
                 .map(|(x, walk)| (x / 2, node, walk))
         };
         if let Some((safe, unsafe_, walk)) = found {
-            self.report_inversion(state, safe, unsafe_, walk, t, site, stack, "on a usage change");
+            self.report_inversion(
+                state,
+                safe,
+                unsafe_,
+                walk,
+                t,
+                site,
+                stack,
+                "on a usage change",
+            );
         }
     }
 
     fn check_irq_edge(&mut self, e: u32, t: ThreadId, site: SiteId, stack: StackId) {
         let edge = self.graph.edge(e).clone();
         for state in [usage::HARD, usage::SOFT] {
-            if self.irq_safe[state] == 0 {
+            if self.irq_safe[state] == 0 || self.irq_unsafe[state] == 0 {
                 continue;
             }
             for rp in [0u32, 1] {
-                let types = if rp == 1 { edge.types & (graph::ER | graph::EN) } else { edge.types };
+                let types = if rp == 1 {
+                    edge.types & (graph::ER | graph::EN)
+                } else {
+                    edge.types
+                };
                 if types == 0 {
                     continue;
                 }
-                let Some((sx, mut back)) = self
-                    .graph
-                    .search(&[2 * edge.from + rp], false, &mut |x| self.is_safe_state(x, state))
+                let Some((sx, mut back)) =
+                    self.graph.search(&[2 * edge.from + rp], false, &mut |x| {
+                        self.is_safe_state(x, state)
+                    })
                 else {
                     continue;
                 };
@@ -1030,13 +1309,21 @@ impl Engine {
                 if types & (graph::SN | graph::EN) != 0 {
                     starts.push(2 * edge.to);
                 }
-                if let Some((ux, fwd)) = self
-                    .graph
-                    .search(&starts, true, &mut |x| x / 2 != safe && self.is_unsafe_state(x, state))
-                {
+                if let Some((ux, fwd)) = self.graph.search(&starts, true, &mut |x| {
+                    x / 2 != safe && self.is_unsafe_state(x, state)
+                }) {
                     back.push(e);
                     back.extend(fwd);
-                    self.report_inversion(state, safe, ux / 2, back, t, site, stack, "on a new dependency");
+                    self.report_inversion(
+                        state,
+                        safe,
+                        ux / 2,
+                        back,
+                        t,
+                        site,
+                        stack,
+                        "on a new dependency",
+                    );
                     return;
                 }
             }
@@ -1063,30 +1350,68 @@ impl Engine {
         let title = format!("possible irq lock inversion: {irq}-safe {s} -> {irq}-unsafe {u}");
         let notes = vec![
             format!("found {how}"),
-            format!("{s} is {irq}-safe: {}", self.classes[sc as usize].usage.describe()),
-            format!("{u} is {irq}-unsafe: {}", self.classes[uc as usize].usage.describe()),
+            format!(
+                "{s} is {irq}-safe: {}",
+                self.classes[sc as usize].usage.describe()
+            ),
+            format!(
+                "{u} is {irq}-unsafe: {}",
+                self.classes[uc as usize].usage.describe()
+            ),
             format!("an interrupt taking {s} can arrive while {u} is held with {irq}s enabled"),
         ];
         let edges = walk.iter().map(|&e| self.edge_report(e)).collect();
-        self.emit(Kind::IrqInversion, Severity::Error, vec![s, u], title, t, site, stack, edges, notes);
+        self.emit(
+            Kind::IrqInversion,
+            Severity::Error,
+            vec![s, u],
+            title,
+            t,
+            site,
+            stack,
+            edges,
+            notes,
+        );
     }
 
     // ----- other checks ------------------------------------------------------------------------
 
-    fn op_free(&mut self, t: ThreadId, obj: ObjId, site: SiteId, stack: StackId) -> Result<(), EngineError> {
+    fn op_free(
+        &mut self,
+        t: ThreadId,
+        obj: ObjId,
+        site: SiteId,
+        stack: StackId,
+    ) -> Result<(), EngineError> {
         self.obj(obj)?;
         self.thread_mut(t);
         let holders: Vec<(usize, u32)> = self
             .threads
             .iter()
             .enumerate()
-            .filter_map(|(i, th)| th.as_ref().and_then(|th| th.held.iter().find(|h| h.obj == obj).map(|h| (i, h.class))))
+            .filter_map(|(i, th)| {
+                th.as_ref()
+                    .and_then(|th| th.held.iter().find(|h| h.obj == obj).map(|h| (i, h.class)))
+            })
             .collect();
         for (holder, class) in holders {
             let name = self.classes[class as usize].display.clone();
             let title = format!("held lock freed: {name}");
-            let notes = vec![format!("{name} is held by {} while it is freed", self.thread_name(holder as u32))];
-            self.emit(Kind::HeldFreed, Severity::Error, vec![name], title, t, site, stack, Vec::new(), notes);
+            let notes = vec![format!(
+                "{name} is held by {} while it is freed",
+                self.thread_name(holder as u32)
+            )];
+            self.emit(
+                Kind::HeldFreed,
+                Severity::Error,
+                vec![name],
+                title,
+                t,
+                site,
+                stack,
+                Vec::new(),
+                notes,
+            );
         }
         self.serial += 1;
         let serial = self.serial;
@@ -1108,9 +1433,23 @@ impl Engine {
                 classes.push(n.clone());
             }
         }
-        let title = format!("lock held at {what}: {} still holds {}", th.name, classes.join(", "));
+        let title = format!(
+            "lock held at {what}: {} still holds {}",
+            th.name,
+            classes.join(", ")
+        );
         let notes = vec![format!("{} locks held at {what}", th.held.len())];
-        self.emit(Kind::HeldAtExit, Severity::Error, classes, title, t, site, stack, Vec::new(), notes);
+        self.emit(
+            Kind::HeldAtExit,
+            Severity::Error,
+            classes,
+            title,
+            t,
+            site,
+            stack,
+            Vec::new(),
+            notes,
+        );
     }
 
     // ----- reports -----------------------------------------------------------------------------
@@ -1173,7 +1512,9 @@ impl Engine {
     }
 
     fn site_suffix(&self, s: SiteId) -> String {
-        self.site_opt(s).map(|s| format!(" at {s}")).unwrap_or_default()
+        self.site_opt(s)
+            .map(|s| format!(" at {s}"))
+            .unwrap_or_default()
     }
 
     fn stack_strings(&self, s: StackId) -> Vec<String> {
@@ -1188,7 +1529,14 @@ fn is_gate_hold(mode: Mode, check: bool, pseudo: bool) -> bool {
     mode == Mode::Write && check && !pseudo
 }
 
-fn entry_key(prev: u64, class: u32, mode: Mode, try_: bool, check: bool, nest_class: Option<u32>) -> u64 {
+fn entry_key(
+    prev: u64,
+    class: u32,
+    mode: Mode,
+    try_: bool,
+    check: bool,
+    nest_class: Option<u32>,
+) -> u64 {
     let word = u64::from(class)
         | (mode as u64) << 32
         | u64::from(try_) << 34

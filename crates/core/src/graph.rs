@@ -156,6 +156,14 @@ impl Graph {
 
     /// Adds type bits to the edge `from -> to`, creating it if needed, and keeps the order.
     pub fn add(&mut self, from: u32, to: u32, bits: u8) -> AddResult {
+        // Mutation-testing switch: with this feature every edge counts as exclusive ->
+        // non-recursive, i.e. the strong-cycle rule is gone. The oracle property test must
+        // then fail (see crates/trace/tests/oracle.rs and .ci/run).
+        let bits = if cfg!(feature = "mutant-no-strong-rule") {
+            EN
+        } else {
+            bits
+        };
         let (edge, created, old) = match self.index.get(&key(from, to)) {
             Some(&e) => (e, false, self.edges[e as usize].types),
             None => {
@@ -233,7 +241,11 @@ impl Graph {
         } else {
             for &e in &self.inc[n as usize] {
                 let Edge { from, types, .. } = self.edges[e as usize];
-                let into = if s == 1 { types & (SR | ER) } else { types & (SN | EN) };
+                let into = if s == 1 {
+                    types & (SR | ER)
+                } else {
+                    types & (SN | EN)
+                };
                 if into != 0 {
                     out.push(2 * from);
                 }
@@ -321,7 +333,11 @@ impl Graph {
         let mut pool: Vec<u32> = fwd
             .iter()
             .chain(bwd.iter())
-            .filter(|&&c| !(cyclic && self.is_marked(c, true, generation) && self.is_marked(c, false, generation)))
+            .filter(|&&c| {
+                !(cyclic
+                    && self.is_marked(c, true, generation)
+                    && self.is_marked(c, false, generation))
+            })
             .map(|&c| self.ord[c as usize])
             .collect();
         let by_ord = |g: &Graph, v: &mut Vec<u32>| v.sort_unstable_by_key(|&c| g.ord[c as usize]);
@@ -346,7 +362,7 @@ impl Graph {
             by_ord(self, &mut b);
             by_ord(self, &mut f);
             // Positions: B below, the merged component where its last member was, F above.
-            let mut slots: Vec<u32> = pool.drain(..).collect();
+            let mut slots: Vec<u32> = std::mem::take(&mut pool);
             slots.extend(on_cycle.iter().map(|&c| self.ord[c as usize]));
             slots.sort_unstable();
             let rep = on_cycle[0];
@@ -419,7 +435,11 @@ impl Graph {
         let mut on_path = vec![false; self.out.len()];
         let mut steps = 0usize;
         for rn in [0u32, 1] {
-            let enter_ok = if rn == 1 { t0 & (SR | ER) } else { t0 & (SN | EN) };
+            let enter_ok = if rn == 1 {
+                t0 & (SR | ER)
+            } else {
+                t0 & (SN | EN)
+            };
             if enter_ok == 0 {
                 continue;
             }
@@ -530,7 +550,11 @@ impl Graph {
                         next[1] = 2 * to;
                     }
                 } else {
-                    let into = if s == 1 { types & (SR | ER) } else { types & (SN | EN) };
+                    let into = if s == 1 {
+                        types & (SR | ER)
+                    } else {
+                        types & (SN | EN)
+                    };
                     if into != 0 {
                         next[0] = 2 * from;
                     }
@@ -629,7 +653,9 @@ mod tests {
         let mut g = graph(50);
         let mut x: u64 = 12345;
         for _ in 0..600 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let a = ((x >> 33) % 50) as u32;
             let b = ((x >> 13) % 50) as u32;
             if a != b {

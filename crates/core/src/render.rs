@@ -44,14 +44,31 @@ pub fn render_text(r: &Report) -> String {
     let bar = "=".repeat(head.len().max(20));
     let _ = writeln!(out, "{bar}\n{head}\n{}", "-".repeat(head.len().max(20)));
     let _ = writeln!(out, "{}", r.title);
-    let _ = writeln!(out, "kind: {}  severity: {}  signature: {}", r.kind, r.severity.as_str(), r.signature);
-    let _ = writeln!(out, "reported by {}{} (event #{})", r.thread, at(&r.site), r.seq);
+    let _ = writeln!(
+        out,
+        "kind: {}  severity: {}  signature: {}",
+        r.kind,
+        r.severity.as_str(),
+        r.signature
+    );
+    let _ = writeln!(
+        out,
+        "reported by {}{} (event #{})",
+        r.thread,
+        at(&r.site),
+        r.seq
+    );
     out.push('\n');
     match r.kind {
         Kind::Circular => circular(&mut out, r),
         Kind::Recursive => {
             let c = &r.classes[0];
-            let _ = writeln!(out, "{} is trying to acquire lock:\n  ({c}){}\n", r.thread, at(&r.site));
+            let _ = writeln!(
+                out,
+                "{} is trying to acquire lock:\n  ({c}){}\n",
+                r.thread,
+                at(&r.site)
+            );
             notes(&mut out, r);
             let _ = writeln!(
                 out,
@@ -71,7 +88,10 @@ pub fn render_text(r: &Report) -> String {
             let (s, u) = (&r.classes[0], &r.classes[1]);
             notes(&mut out, r);
             if !r.edges.is_empty() {
-                let _ = writeln!(out, "the dependencies from the irq-safe lock to the irq-unsafe lock:");
+                let _ = writeln!(
+                    out,
+                    "the dependencies from the irq-safe lock to the irq-unsafe lock:"
+                );
                 for (i, e) in r.edges.iter().enumerate() {
                     edge_lines(&mut out, i, e);
                 }
@@ -130,7 +150,12 @@ fn held(out: &mut String, r: &Report) {
             let _ = writeln!(out, "no locks held by {}.", r.thread);
         }
         n => {
-            let _ = writeln!(out, "{n} lock{} held by {}:", if n == 1 { "" } else { "s" }, r.thread);
+            let _ = writeln!(
+                out,
+                "{n} lock{} held by {}:",
+                if n == 1 { "" } else { "s" },
+                r.thread
+            );
             for (i, h) in r.held.iter().enumerate() {
                 let _ = writeln!(
                     out,
@@ -151,10 +176,24 @@ fn circular(out: &mut String, r: &Report) {
         notes(out, r);
         return;
     };
-    let _ = writeln!(out, "{} is trying to acquire lock:\n  ({}){}\n", r.thread, new.to, at(&new.to_site));
-    let _ = writeln!(out, "but task is already holding lock:\n  ({}){}\n", new.from, at(&new.from_site));
+    let _ = writeln!(
+        out,
+        "{} is trying to acquire lock:\n  ({}){}\n",
+        r.thread,
+        new.to,
+        at(&new.to_site)
+    );
+    let _ = writeln!(
+        out,
+        "but task is already holding lock:\n  ({}){}\n",
+        new.from,
+        at(&new.from_site)
+    );
     let _ = writeln!(out, "which lock already depends on the new lock.\n\n");
-    let _ = writeln!(out, "the existing dependency chain (in reverse order) is:\n");
+    let _ = writeln!(
+        out,
+        "the existing dependency chain (in reverse order) is:\n"
+    );
     for i in (1..r.edges.len()).rev() {
         edge_lines(out, i, &r.edges[i]);
         out.push('\n');
@@ -198,7 +237,11 @@ fn scenario(out: &mut String, edges: &[EdgeReport]) {
     for (i, e) in edges.iter().enumerate().skip(1) {
         step(out, i, format!("{}({});", lock_verb(e.to_mode), e.to));
     }
-    step(out, 0, format!("{}({});", lock_verb(edges[0].to_mode), edges[0].to));
+    step(
+        out,
+        0,
+        format!("{}({});", lock_verb(edges[0].to_mode), edges[0].to),
+    );
     let _ = writeln!(out, "\n *** DEADLOCK ***\n");
     let _ = k;
 }

@@ -65,6 +65,10 @@ impl Usage {
     pub fn any_used_in(self, state: usize) -> bool {
         self.has(bit(state, USED_IN, false)) || self.has(bit(state, USED_IN, true))
     }
+    /// Used with this interrupt enabled, for read or write.
+    pub fn any_enabled(self, state: usize) -> bool {
+        self.has(bit(state, ENABLED, false)) || self.has(bit(state, ENABLED, true))
+    }
     /// Lockdep's four usage characters `{hw hr sw sr}`: `.` none, `-` used in irq,
     /// `+` irq enabled, `?` both.
     pub fn letters(self) -> String {
@@ -85,7 +89,10 @@ impl Usage {
     }
     /// The set bits by name, with the letters.
     pub fn describe(self) -> String {
-        let names: Vec<&str> = (0..BITS).filter(|&b| self.has(b)).map(|b| NAMES[b]).collect();
+        let names: Vec<&str> = (0..BITS)
+            .filter(|&b| self.has(b))
+            .map(|b| NAMES[b])
+            .collect();
         format!("{{{}}} [{}]", self.letters(), names.join(" "))
     }
 }
@@ -113,7 +120,10 @@ mod tests {
         let mut u = Usage::default();
         u.set(bit(HARD, USED_IN, true));
         assert_eq!(conflicts(u, bit(HARD, ENABLED, true)), None);
-        assert_eq!(conflicts(u, bit(HARD, ENABLED, false)), Some(bit(HARD, USED_IN, true)));
+        assert_eq!(
+            conflicts(u, bit(HARD, ENABLED, false)),
+            Some(bit(HARD, USED_IN, true))
+        );
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub fn check_expectations(header: &Header, reports: &[Report]) -> Result<(), Str
     let Some(expect) = &header.expect else {
         return Err("the header has no \"expect\"".into());
     };
-    let errors: Vec<&Report> = reports.iter().filter(|r| r.severity == Severity::Error).collect();
+    let errors: Vec<&Report> = reports
+        .iter()
+        .filter(|r| r.severity == Severity::Error)
+        .collect();
     let mut problems = Vec::new();
     for e in expect {
         if !errors.iter().any(|r| matches(e, r)) {
@@ -42,20 +45,35 @@ pub fn check_expectations(header: &Header, reports: &[Report]) -> Result<(), Str
         }
     }
     for r in &errors {
-        if !expect.iter().any(|e| matches(e, r)) && !header.allow.iter().any(|k| k == r.kind.as_str()) {
-            problems.push(format!("unexpected: {} {:?} ({})", r.kind, r.classes, r.title));
+        if !expect.iter().any(|e| matches(e, r))
+            && !header.allow.iter().any(|k| k == r.kind.as_str())
+        {
+            problems.push(format!(
+                "unexpected: {} {:?} ({})",
+                r.kind, r.classes, r.title
+            ));
         }
     }
     if let Some(want) = &header.warnings {
-        let warnings: Vec<&Report> = reports.iter().filter(|r| r.severity == Severity::Warning).collect();
+        let warnings: Vec<&Report> = reports
+            .iter()
+            .filter(|r| r.severity == Severity::Warning)
+            .collect();
         for e in want {
             if !warnings.iter().any(|r| matches(e, r)) {
-                problems.push(format!("missing warning: {} {:?}", e.kinds.join("|"), e.classes.as_deref().unwrap_or(&[])));
+                problems.push(format!(
+                    "missing warning: {} {:?}",
+                    e.kinds.join("|"),
+                    e.classes.as_deref().unwrap_or(&[])
+                ));
             }
         }
         for r in &warnings {
             if !want.iter().any(|e| matches(e, r)) {
-                problems.push(format!("unexpected warning: {} {:?} ({})", r.kind, r.classes, r.title));
+                problems.push(format!(
+                    "unexpected warning: {} {:?} ({})",
+                    r.kind, r.classes, r.title
+                ));
             }
         }
     }

@@ -17,7 +17,7 @@ mod read;
 mod write;
 
 pub use expect::check_expectations;
-pub use json::{report_json, REPORT_SCHEMA_VERSION};
+pub use json::{REPORT_SCHEMA_VERSION, report_json};
 pub use read::{Checked, Expect, Header, Located, Replayer, TraceError};
 pub use write::TraceWriter;
 

@@ -115,69 +115,120 @@ struct Produces<'a> {
     dec: Option<Ident<'a>>,
 }
 
-/// One op line, every field optional; `to_op` checks what each op requires.
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
+/// One op line, every field optional; `convert` checks what each op requires.
+#[derive(Debug, Default)]
 struct Line<'a> {
-    #[serde(borrow)]
     op: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     thread: Option<Ident<'a>>,
-    #[serde(borrow)]
     id: Option<Ident<'a>>,
-    #[serde(borrow, rename = "type")]
     type_: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     class: Option<Cow<'a, str>>,
     subclass: Option<u8>,
     spin: Option<bool>,
     capacity: Option<u32>,
     rescuer: Option<bool>,
     fair: Option<bool>,
-    #[serde(borrow)]
     object: Option<Ident<'a>>,
-    #[serde(borrow)]
     child: Option<Ident<'a>>,
-    #[serde(borrow)]
     lock: Option<Ident<'a>>,
-    #[serde(borrow)]
     mode: Option<Cow<'a, str>>,
-    #[serde(rename = "try")]
     try_: Option<bool>,
-    #[serde(borrow)]
     nest_lock: Option<Ident<'a>>,
     check: Option<bool>,
-    #[serde(borrow)]
     event: Option<Ident<'a>>,
     parked: Option<bool>,
     timeout: Option<bool>,
     all: Option<bool>,
-    #[serde(borrow)]
     condvar: Option<Ident<'a>>,
-    #[serde(borrow)]
     mutex: Option<Ident<'a>>,
-    #[serde(borrow)]
     counter: Option<Ident<'a>>,
-    #[serde(borrow)]
     channel: Option<Ident<'a>>,
-    #[serde(borrow)]
     work: Option<Ident<'a>>,
-    #[serde(borrow)]
     queue: Option<Ident<'a>>,
-    #[serde(borrow)]
     item: Option<Ident<'a>>,
-    #[serde(borrow)]
     produces: Option<Vec<Produces<'a>>>,
-    #[serde(borrow)]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     to: Option<Ident<'a>>,
-    #[serde(borrow)]
     context: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     site: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     stack: Option<Vec<Cow<'a, str>>>,
+}
+
+/// Fills a [`Line`] in place while reading the JSON object: serde's derived visitor would
+/// build the 600-byte struct and move it several times per line, which showed as the top
+/// cost of `lockdep check` in profiles.
+struct LineSeed<'l, 'a>(&'l mut Line<'a>);
+
+impl<'de: 'a, 'a> de::DeserializeSeed<'de> for LineSeed<'_, 'a> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for LineSeed<'_, 'a> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<M: de::MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+        fn put<'de, T: Deserialize<'de>, M: de::MapAccess<'de>>(
+            slot: &mut Option<T>,
+            name: &str,
+            map: &mut M,
+        ) -> Result<(), M::Error> {
+            if slot.is_some() {
+                return Err(de::Error::custom(format!("duplicate field `{name}`")));
+            }
+            *slot = Some(map.next_value()?);
+            Ok(())
+        }
+        let l = self.0;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "op" => put(&mut l.op, "op", &mut map)?,
+                "thread" => put(&mut l.thread, "thread", &mut map)?,
+                "id" => put(&mut l.id, "id", &mut map)?,
+                "type" => put(&mut l.type_, "type", &mut map)?,
+                "class" => put(&mut l.class, "class", &mut map)?,
+                "subclass" => put(&mut l.subclass, "subclass", &mut map)?,
+                "spin" => put(&mut l.spin, "spin", &mut map)?,
+                "capacity" => put(&mut l.capacity, "capacity", &mut map)?,
+                "rescuer" => put(&mut l.rescuer, "rescuer", &mut map)?,
+                "fair" => put(&mut l.fair, "fair", &mut map)?,
+                "object" => put(&mut l.object, "object", &mut map)?,
+                "child" => put(&mut l.child, "child", &mut map)?,
+                "lock" => put(&mut l.lock, "lock", &mut map)?,
+                "mode" => put(&mut l.mode, "mode", &mut map)?,
+                "try" => put(&mut l.try_, "try", &mut map)?,
+                "nest_lock" => put(&mut l.nest_lock, "nest_lock", &mut map)?,
+                "check" => put(&mut l.check, "check", &mut map)?,
+                "event" => put(&mut l.event, "event", &mut map)?,
+                "parked" => put(&mut l.parked, "parked", &mut map)?,
+                "timeout" => put(&mut l.timeout, "timeout", &mut map)?,
+                "all" => put(&mut l.all, "all", &mut map)?,
+                "condvar" => put(&mut l.condvar, "condvar", &mut map)?,
+                "mutex" => put(&mut l.mutex, "mutex", &mut map)?,
+                "counter" => put(&mut l.counter, "counter", &mut map)?,
+                "channel" => put(&mut l.channel, "channel", &mut map)?,
+                "work" => put(&mut l.work, "work", &mut map)?,
+                "queue" => put(&mut l.queue, "queue", &mut map)?,
+                "item" => put(&mut l.item, "item", &mut map)?,
+                "produces" => put(&mut l.produces, "produces", &mut map)?,
+                "kind" => put(&mut l.kind, "kind", &mut map)?,
+                "to" => put(&mut l.to, "to", &mut map)?,
+                "context" => put(&mut l.context, "context", &mut map)?,
+                "site" => put(&mut l.site, "site", &mut map)?,
+                "stack" => put(&mut l.stack, "stack", &mut map)?,
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "unknown field `{other}`, expected one of `op`, `thread`, `id`, `type`, `class`, `subclass`, `spin`, `capacity`, `rescuer`, `fair`, `object`, `child`, `lock`, `mode`, `try`, `nest_lock`, `check`, `event`, `parked`, `timeout`, `all`, `condvar`, `mutex`, `counter`, `channel`, `work`, `queue`, `item`, `produces`, `kind`, `to`, `context`, `site`, `stack`"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -215,6 +266,8 @@ pub struct Replayer {
     files: Vec<String>,
     events: u64,
     thread_count: u32,
+    /// Reused per line: the implicit declarations plus the op.
+    scratch: Vec<Op>,
 }
 
 impl Default for Replayer {
@@ -248,7 +301,9 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
         "write" => Ok(Mode::Write),
         "read" => Ok(Mode::Read),
         "read_recursive" => Ok(Mode::ReadRecursive),
-        _ => Err(format!("unknown mode {s:?} (expected write, read or read_recursive)")),
+        _ => Err(format!(
+            "unknown mode {s:?} (expected write, read or read_recursive)"
+        )),
     }
 }
 
@@ -280,7 +335,9 @@ fn parse_context(s: &str) -> Result<Context, String> {
         "softirq" => Ok(Context::Softirq),
         "atomic" => Ok(Context::Atomic),
         "boundary" => Ok(Context::Boundary),
-        _ => Err(format!("unknown context {s:?} (expected hardirq, softirq, atomic or boundary)")),
+        _ => Err(format!(
+            "unknown context {s:?} (expected hardirq, softirq, atomic or boundary)"
+        )),
     }
 }
 
@@ -293,7 +350,11 @@ fn parse_header(v: &serde_json::Value) -> Result<Header, String> {
     let obj = v.as_object().ok_or("header is not an object")?;
     match obj.get("lockdep_trace") {
         Some(serde_json::Value::Number(n)) if n.as_u64() == Some(1) => {}
-        Some(other) => return Err(format!("unsupported trace version {other} (this reader knows version 1)")),
+        Some(other) => {
+            return Err(format!(
+                "unsupported trace version {other} (this reader knows version 1)"
+            ));
+        }
         None => return Err("not a header".into()),
     }
     let s = |k: &str| obj.get(k).and_then(|v| v.as_str()).map(str::to_owned);
@@ -303,7 +364,11 @@ fn parse_header(v: &serde_json::Value) -> Result<Header, String> {
         None | Some(serde_json::Value::Null) => Vec::new(),
         Some(serde_json::Value::Array(a)) => a
             .iter()
-            .map(|k| k.as_str().map(str::to_owned).ok_or("header: allow must hold strings"))
+            .map(|k| {
+                k.as_str()
+                    .map(str::to_owned)
+                    .ok_or("header: allow must hold strings")
+            })
             .collect::<Result<Vec<_>, _>>()?,
         Some(_) => return Err("header: allow must be an array".into()),
     };
@@ -316,24 +381,32 @@ fn parse_header(v: &serde_json::Value) -> Result<Header, String> {
     })
 }
 
-fn parse_expect_list(v: Option<&serde_json::Value>, field: &str) -> Result<Option<Vec<Expect>>, String> {
+fn parse_expect_list(
+    v: Option<&serde_json::Value>,
+    field: &str,
+) -> Result<Option<Vec<Expect>>, String> {
     Ok(match v {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::Array(items)) => {
             let mut out = Vec::new();
             for it in items {
-                let kind = it
-                    .get("kind")
-                    .and_then(|k| k.as_str())
-                    .ok_or(format!("header: every {field} entry needs a string \"kind\""))?;
+                let kind = it.get("kind").and_then(|k| k.as_str()).ok_or(format!(
+                    "header: every {field} entry needs a string \"kind\""
+                ))?;
                 let classes = match it.get("classes") {
                     None | Some(serde_json::Value::Null) => None,
                     Some(serde_json::Value::Array(cs)) => Some(
                         cs.iter()
-                            .map(|c| c.as_str().map(str::to_owned).ok_or("header: classes must be strings"))
+                            .map(|c| {
+                                c.as_str()
+                                    .map(str::to_owned)
+                                    .ok_or("header: classes must be strings")
+                            })
                             .collect::<Result<Vec<_>, _>>()?,
                     ),
-                    Some(_) => return Err(format!("header: {field} classes must be an array or null")),
+                    Some(_) => {
+                        return Err(format!("header: {field} classes must be an array or null"));
+                    }
                 };
                 out.push(Expect {
                     kinds: kind.split('|').map(str::to_owned).collect(),
@@ -358,6 +431,7 @@ impl Replayer {
             files: Vec::new(),
             events: 0,
             thread_count: 0,
+            scratch: Vec::with_capacity(4),
         }
     }
 
@@ -392,28 +466,24 @@ impl Replayer {
         }
         self.files.push(file.to_owned());
         let fidx = self.files.len() - 1;
-        let mut buf = String::new();
+        let mut buf: Vec<u8> = Vec::new();
         let mut lineno = 0usize;
         let mut header = None;
         let mut first = true;
         let start_events = self.events;
         loop {
             buf.clear();
-            let n = input.read_line(&mut buf).map_err(|e| TraceError {
+            let n = input.read_until(b'\n', &mut buf).map_err(|e| TraceError {
                 file: file.to_owned(),
                 line: lineno + 1,
-                message: if e.kind() == std::io::ErrorKind::InvalidData {
-                    "not valid UTF-8".to_owned()
-                } else {
-                    format!("read error: {e}")
-                },
+                message: format!("read error: {e}"),
             })?;
             if n == 0 {
                 break;
             }
             lineno += 1;
-            let text = buf.trim();
-            if text.is_empty() || text.starts_with('#') {
+            let text = buf.trim_ascii();
+            if text.is_empty() || text.starts_with(b"#") {
                 continue;
             }
             let at = |message: String| TraceError {
@@ -423,16 +493,21 @@ impl Replayer {
             };
             if first {
                 first = false;
-                if text.contains("\"lockdep_trace\"") {
+                const KEY: &[u8] = b"\"lockdep_trace\"";
+                if text.windows(KEY.len()).any(|w| w == KEY) {
                     let v: serde_json::Value =
-                        serde_json::from_str(text).map_err(|e| at(format!("not valid JSON: {e}")))?;
+                        serde_json::from_slice(text).map_err(|e| at(json_message(e)))?;
                     if v.get("lockdep_trace").is_some() {
                         header = Some(parse_header(&v).map_err(at)?);
                         continue;
                     }
                 }
             }
-            let line: Line<'_> = serde_json::from_str(text).map_err(|e| at(json_message(e)))?;
+            let mut line = Line::default();
+            let mut de = serde_json::Deserializer::from_slice(text);
+            de::DeserializeSeed::deserialize(LineSeed(&mut line), &mut de)
+                .and_then(|()| de.end())
+                .map_err(|e| at(json_message(e)))?;
             self.feed(line, fidx, lineno).map_err(at)?;
         }
         Ok(Checked {
@@ -448,9 +523,16 @@ impl Replayer {
             }
             return Err("line has no \"op\"".into());
         };
-        let opname = opname.to_owned();
-        let mut ops: Vec<Op> = Vec::with_capacity(2);
-        let op = self.to_op(&opname, &l, &mut ops)?;
+        let mut ops = std::mem::take(&mut self.scratch);
+        ops.clear();
+        let op = self.convert(opname, &l, &mut ops);
+        let op = match op {
+            Ok(op) => op,
+            Err(e) => {
+                self.scratch = ops;
+                return Err(e);
+            }
+        };
         ops.push(op);
         let site = match &l.site {
             Some(s) => self.engine.intern_site(s),
@@ -463,18 +545,21 @@ impl Replayer {
             }
             _ => StackId::NONE,
         };
-        for op in ops {
+        let mut result = Ok(());
+        for op in ops.drain(..) {
             let before = self.engine.reports().len();
-            self.engine
-                .apply(&Event { op, site, stack })
-                .map_err(|e| e.message)?;
+            if let Err(e) = self.engine.apply(&Event { op, site, stack }) {
+                result = Err(e.message);
+                break;
+            }
             self.events += 1;
             let after = self.engine.reports().len();
             for _ in before..after {
                 self.report_lines.push((fidx, lineno));
             }
         }
-        Ok(())
+        self.scratch = ops;
+        result
     }
 
     fn thread(&mut self, id: &Ident<'_>) -> ThreadId {
@@ -505,7 +590,7 @@ impl Replayer {
         obj
     }
 
-    fn to_op(&mut self, name: &str, l: &Line<'_>, pre: &mut Vec<Op>) -> Result<Op, String> {
+    fn convert(&mut self, name: &str, l: &Line<'_>, pre: &mut Vec<Op>) -> Result<Op, String> {
         if name == "new" {
             return self.op_new(l);
         }
@@ -537,7 +622,11 @@ impl Replayer {
                     Some(m) => parse_mode(m)?,
                     None => Mode::Write,
                 };
-                let implicit = if mode == Mode::Write { ObjKind::Mutex } else { ObjKind::RwLock };
+                let implicit = if mode == Mode::Write {
+                    ObjKind::Mutex
+                } else {
+                    ObjKind::RwLock
+                };
                 let lock = obj!(lock, implicit);
                 if name == "might_acquire" {
                     Op::MightAcquire { thread, lock, mode }
@@ -547,10 +636,10 @@ impl Replayer {
                     {
                         return Err(format!("subclass {s} out of range 0..=7"));
                     }
-                    let nest_lock = match &l.nest_lock {
-                        Some(id) => Some(self.obj(&id.clone(), ObjKind::Mutex, pre)),
-                        None => None,
-                    };
+                    let nest_lock = l
+                        .nest_lock
+                        .as_ref()
+                        .map(|id| self.obj(&id.clone(), ObjKind::Mutex, pre));
                     Op::Acquire {
                         thread,
                         lock,
@@ -658,9 +747,20 @@ impl Replayer {
                 let mut produces = Vec::new();
                 for p in need(l.produces.as_ref(), "produces", name)? {
                     match (&p.signal, &p.dec) {
-                        (Some(e), None) => produces.push(Produce::Signal(self.obj(&e.clone(), ObjKind::Completion, pre))),
-                        (None, Some(c)) => produces.push(Produce::Dec(self.obj(&c.clone(), ObjKind::Counter, pre))),
-                        _ => return Err("each produces entry needs exactly one of \"signal\" or \"dec\"".into()),
+                        (Some(e), None) => produces.push(Produce::Signal(self.obj(
+                            &e.clone(),
+                            ObjKind::Completion,
+                            pre,
+                        ))),
+                        (None, Some(c)) => {
+                            produces.push(Produce::Dec(self.obj(&c.clone(), ObjKind::Counter, pre)))
+                        }
+                        _ => {
+                            return Err(
+                                "each produces entry needs exactly one of \"signal\" or \"dec\""
+                                    .into(),
+                            );
+                        }
                     }
                 }
                 Op::Defer {
@@ -673,7 +773,9 @@ impl Replayer {
                 let kind = match need(l.kind.as_deref(), "kind", name)? {
                     "base" => FlushKind::Base,
                     "blocking" => FlushKind::Blocking,
-                    "transfer" => FlushKind::Transfer(self.thread(need(l.to.as_ref(), "to", name)?)),
+                    "transfer" => {
+                        FlushKind::Transfer(self.thread(need(l.to.as_ref(), "to", name)?))
+                    }
                     other => {
                         return Err(format!(
                             "unknown flush point kind {other:?} (expected base, blocking or transfer)"
@@ -700,7 +802,11 @@ impl Replayer {
         let kind = parse_kind(need(l.type_.as_deref(), "type", "new")?)?;
         let Some(kind) = kind else {
             let thread = self.thread(id);
-            let class = l.class.as_deref().map(str::to_owned).unwrap_or_else(|| id.display());
+            let class = l
+                .class
+                .as_deref()
+                .map(str::to_owned)
+                .unwrap_or_else(|| id.display());
             let class = self.engine.intern(&class);
             return Ok(Op::ThreadClass { thread, class });
         };
@@ -709,7 +815,11 @@ impl Replayer {
         {
             return Err(format!("subclass {s} out of range 0..=7"));
         }
-        let class_name = l.class.as_deref().map(str::to_owned).unwrap_or_else(|| id.display());
+        let class_name = l
+            .class
+            .as_deref()
+            .map(str::to_owned)
+            .unwrap_or_else(|| id.display());
         let class = self.engine.intern(&class_name);
         let obj = match self.objs.get(id) {
             Some(i) => ObjId(i),

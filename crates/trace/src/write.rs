@@ -116,7 +116,11 @@ impl<W: Write> TraceWriter<W> {
                 put("thread", json!(thread.0));
                 put("lock", json!(lock.0));
             }
-            Op::MightAcquire { thread, lock, mode: md } => {
+            Op::MightAcquire {
+                thread,
+                lock,
+                mode: md,
+            } => {
                 put("thread", json!(thread.0));
                 put("lock", json!(lock.0));
                 put("mode", json!(mode(*md)));
@@ -154,7 +158,11 @@ impl<W: Write> TraceWriter<W> {
                 put("parked", json!(parked));
                 put("timeout", json!(timeout));
             }
-            Op::Notify { thread, condvar, all } => {
+            Op::Notify {
+                thread,
+                condvar,
+                all,
+            } => {
                 put("thread", json!(thread.0));
                 put("condvar", json!(condvar.0));
                 put("all", json!(all));
@@ -195,12 +203,18 @@ impl<W: Write> TraceWriter<W> {
                 put("thread", json!(thread.0));
                 put("channel", json!(channel.0));
             }
-            Op::Queue { thread, work, queue } => {
+            Op::Queue {
+                thread,
+                work,
+                queue,
+            } => {
                 put("thread", json!(thread.0));
                 put("work", json!(work.0));
                 put("queue", json!(queue.0));
             }
-            Op::RunBegin { thread, work } | Op::RunEnd { thread, work } | Op::Flush { thread, work } => {
+            Op::RunBegin { thread, work }
+            | Op::RunEnd { thread, work }
+            | Op::Flush { thread, work } => {
                 put("thread", json!(thread.0));
                 put("work", json!(work.0));
             }

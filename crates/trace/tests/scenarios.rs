@@ -56,21 +56,32 @@ fn run_dir(dir: &Path, skip: &[&str]) -> (usize, usize) {
         match outcome {
             Err(e) => failures.push(format!("{stem}: input error: {e}")),
             Ok((r, checked)) => {
-                let header = checked.header.unwrap_or_else(|| panic!("{stem}: no header"));
+                let header = checked
+                    .header
+                    .unwrap_or_else(|| panic!("{stem}: no header"));
                 if let Err(msg) = check_expectations(&header, r.engine.reports()) {
                     failures.push(format!("{stem}: {msg}"));
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {ran} scenarios failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} scenarios failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     (ran, skipped)
 }
 
 #[test]
 fn scenario_corpus() {
     let (ran, skipped) = run_dir(&root().join("scenarios"), SKIP);
-    assert_eq!(skipped, SKIP.len(), "every skip-list entry names a scenario file");
+    assert_eq!(
+        skipped,
+        SKIP.len(),
+        "every skip-list entry names a scenario file"
+    );
     assert!(ran >= 17, "ran {ran}");
 }
 
@@ -101,8 +112,16 @@ fn corpus_copy_matches_shared() {
     }
     let ours = files(&root().join("scenarios"));
     let theirs = files(&shared);
-    let names = |v: &[PathBuf]| v.iter().map(|p| p.file_name().unwrap().to_owned()).collect::<Vec<_>>();
-    assert_eq!(names(&ours), names(&theirs), "scenario file lists differ from ../shared/scenarios");
+    let names = |v: &[PathBuf]| {
+        v.iter()
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&ours),
+        names(&theirs),
+        "scenario file lists differ from ../shared/scenarios"
+    );
     for (a, b) in ours.iter().zip(&theirs) {
         assert_eq!(
             std::fs::read(a).unwrap(),

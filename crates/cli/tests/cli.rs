@@ -1,0 +1,314 @@
+//! The `lockdep` binary on the scenario corpus (`--format json`, exit codes) and on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lockdep_trace::{Expect, Header, Replayer};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn lockdep(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lockdep"))
+        .args(args)
+        .output()
+        .expect("run lockdep");
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    )
+}
+
+/// Skip list: shared with the engine test (see crates/trace/tests/scenarios.rs).
+const SKIP: &[&str] = &[
+    "event-completion-after-lock",
+    "event-completion-signal-first-ok",
+    "event-condvar-ok",
+    "event-flush-holding-lock",
+    "event-join-holding-lock",
+    "event-join-ok",
+    "event-nested-monitor",
+    "seed-a-dio-caller-comp",
+    "seed-a-fixed",
+    "seed-b-fixed",
+    "seed-c-fixed",
+    "seed-d-dm-snapshot",
+    "seed-d-fixed",
+];
+
+fn matches(e: &Expect, kind: &str, classes: &[String]) -> bool {
+    if !e.kinds.iter().any(|k| k == kind) {
+        return false;
+    }
+    e.classes.as_ref().is_none_or(|want| {
+        let mut a: Vec<&String> = want.iter().collect();
+        let mut b: Vec<&String> = classes.iter().collect();
+        a.sort();
+        a.dedup();
+        b.sort();
+        b.dedup();
+        a == b
+    })
+}
+
+fn header_of(path: &Path) -> Header {
+    let first = std::fs::read_to_string(path).unwrap();
+    let line = first.lines().next().unwrap();
+    let mut r = Replayer::new();
+    r.read("header", line.as_bytes())
+        .unwrap()
+        .header
+        .expect("header")
+}
+
+fn check_dir(dir: &Path, skip: &[&str]) -> usize {
+    let mut n = 0;
+    let mut failures = Vec::new();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let (code, stdout, stderr) =
+            lockdep(&["check", "--format", "json", path.to_str().unwrap()]);
+        if skip.contains(&stem.as_str()) {
+            assert_eq!(
+                code, 2,
+                "{stem}: skipped scenarios are refused as not supported yet"
+            );
+            assert!(stderr.contains("not supported yet"), "{stem}: {stderr}");
+            continue;
+        }
+        n += 1;
+        let header = header_of(&path);
+        let expect = header.expect.clone().unwrap_or_default();
+        let mut errors = Vec::new();
+        for line in stdout.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            for field in ["kind", "severity", "classes", "signature", "title"] {
+                assert!(
+                    v.get(field).is_some(),
+                    "{stem}: report without {field}: {line}"
+                );
+            }
+            if v["severity"] == "error" {
+                let classes: Vec<String> = v["classes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_str().unwrap().to_owned())
+                    .collect();
+                errors.push((v["kind"].as_str().unwrap().to_owned(), classes));
+            }
+        }
+        let want_code = if errors.is_empty() { 0 } else { 1 };
+        if code != want_code {
+            failures.push(format!(
+                "{stem}: exit {code}, expected {want_code}; stderr {stderr}"
+            ));
+        }
+        for e in &expect {
+            if !errors.iter().any(|(k, c)| matches(e, k, c)) {
+                failures.push(format!("{stem}: missing {:?}", e));
+            }
+        }
+        for (k, c) in &errors {
+            if !expect.iter().any(|e| matches(e, k, c)) && !header.allow.contains(k) {
+                failures.push(format!("{stem}: unexpected {k} {c:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    n
+}
+
+#[test]
+fn corpus_through_the_binary() {
+    let n = check_dir(&root().join("scenarios"), SKIP);
+    assert_eq!(n, 30 - SKIP.len());
+}
+
+#[test]
+fn own_scenarios_through_the_binary() {
+    assert!(check_dir(&root().join("tests/scenarios"), &[]) > 20);
+}
+
+fn write_tmp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lockdep-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn input_errors_are_file_line_and_exit_2() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "notjson",
+            "{\"op\":\"acquire\",\"thread\":\"T\",\"lock\":\"A\"}\nnot json\n",
+            ":2: not valid JSON",
+        ),
+        (
+            "unknown-op",
+            "{\"op\":\"lock\",\"thread\":\"T\"}\n",
+            ":1: unknown op \"lock\"",
+        ),
+        (
+            "missing-field",
+            "{\"op\":\"acquire\",\"thread\":\"T\"}\n",
+            ":1: op \"acquire\" needs field \"lock\"",
+        ),
+        (
+            "bad-type",
+            "{\"op\":\"acquire\",\"thread\":\"T\",\"lock\":\"A\",\"try\":\"yes\"}\n",
+            ":1: invalid type",
+        ),
+        (
+            "bad-mode",
+            "{\"op\":\"acquire\",\"thread\":\"T\",\"lock\":\"A\",\"mode\":\"shared\"}\n",
+            ":1: unknown mode \"shared\"",
+        ),
+        (
+            "bad-version",
+            "{\"lockdep_trace\":2}\n",
+            ":1: unsupported trace version 2",
+        ),
+        (
+            "negative-id",
+            "{\"op\":\"exit\",\"thread\":-1}\n",
+            ":1: identifier -1 is negative",
+        ),
+        (
+            "unknown-field",
+            "{\"op\":\"exit\",\"thread\":\"T\",\"thraed\":1}\n",
+            ":1: unknown field `thraed`",
+        ),
+        (
+            "no-op",
+            "\n# comment\n{\"thread\":\"T\"}\n",
+            ":3: line has no \"op\"",
+        ),
+        (
+            "not-a-lock",
+            "{\"op\":\"new\",\"id\":\"C\",\"type\":\"completion\"}\n{\"op\":\"acquire\",\"thread\":\"T\",\"lock\":\"C\"}\n",
+            ":2: acquire of a completion, which is not a lock",
+        ),
+        (
+            "leave",
+            "{\"op\":\"leave\",\"thread\":\"T\",\"context\":\"hardirq\"}\n",
+            ":1: leave hardirq without a matching enter",
+        ),
+        (
+            "subclass",
+            "{\"op\":\"acquire\",\"thread\":\"T\",\"lock\":\"A\",\"subclass\":9}\n",
+            ":1: subclass 9 out of range",
+        ),
+        (
+            "unsupported",
+            "{\"op\":\"signal\",\"thread\":\"T\",\"event\":\"E\"}\n",
+            ":1: op \"signal\" is not supported yet",
+        ),
+    ];
+    for (name, text, want) in cases {
+        let p = write_tmp(&format!("{name}.jsonl"), text);
+        let (code, _out, err) = lockdep(&["check", p.to_str().unwrap()]);
+        if want.is_empty() {
+            assert!(code == 0 || code == 2, "{name}: exit {code}");
+            continue;
+        }
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(
+            err.contains(&format!("{}{want}", p.display())),
+            "{name}: stderr was {err:?}"
+        );
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn invalid_utf8_is_an_input_error() {
+    let dir = std::env::temp_dir().join(format!("lockdep-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("utf8.jsonl");
+    std::fs::write(
+        &p,
+        b"{\"op\":\"exit\",\"thread\":\"T\"}\n{\"op\":\"exit\",\"thread\":\"\xff\xfe\"}\n",
+    )
+    .unwrap();
+    let (code, _, err) = lockdep(&["check", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("utf8.jsonl:2: "), "{err}");
+}
+
+#[test]
+fn reports_before_an_input_error_are_kept_and_2_wins() {
+    let p = write_tmp(
+        "partial.jsonl",
+        "{\"op\":\"acquire\",\"thread\":\"T\",\"lock\":\"A\"}\n{\"op\":\"acquire\",\"thread\":\"T\",\"lock\":\"A\"}\n{\"op\":\"bogus\",\"thread\":\"T\"}\n",
+    );
+    let (code, out, err) = lockdep(&["check", "--format", "json", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(out.contains("\"recursive\""), "{out}");
+    assert!(err.contains(":3: unknown op"), "{err}");
+}
+
+#[test]
+fn missing_file_and_usage_errors_exit_2() {
+    let (code, _, err) = lockdep(&["check", "/nonexistent/trace.jsonl"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("/nonexistent/trace.jsonl: cannot open"),
+        "{err}"
+    );
+    let (code, _, _) = lockdep(&["check"]);
+    assert_eq!(code, 2);
+    let (code, _, _) = lockdep(&["frobnicate"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn text_report_has_lockdep_sections() {
+    let path = root().join("scenarios/seed-b-netfs.jsonl");
+    let (code, out, _) = lockdep(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    for needle in [
+        "possible circular locking dependency detected",
+        "the existing dependency chain (in reverse order) is:",
+        "Possible unsafe locking scenario:",
+        "Chain exists of:",
+        "*** DEADLOCK ***",
+        "2 locks held by F:",
+        "CPU0 (F)",
+        "-> #2",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in\n{out}");
+    }
+}
+
+#[test]
+fn merge_validates_files_in_one_engine() {
+    let a = write_tmp(
+        "a.jsonl",
+        "{\"op\":\"acquire\",\"thread\":\"T1\",\"lock\":\"A\"}\n{\"op\":\"acquire\",\"thread\":\"T1\",\"lock\":\"B\"}\n{\"op\":\"release\",\"thread\":\"T1\",\"lock\":\"B\"}\n{\"op\":\"release\",\"thread\":\"T1\",\"lock\":\"A\"}\n",
+    );
+    let b = write_tmp(
+        "b.jsonl",
+        "{\"op\":\"acquire\",\"thread\":\"T1\",\"lock\":\"B\"}\n{\"op\":\"acquire\",\"thread\":\"T1\",\"lock\":\"A\"}\n{\"op\":\"release\",\"thread\":\"T1\",\"lock\":\"A\"}\n{\"op\":\"release\",\"thread\":\"T1\",\"lock\":\"B\"}\n",
+    );
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let (code, out, _) = lockdep(&["check", "--format", "json", a, b]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, ""),
+        "separately, each file is clean"
+    );
+    let (code, out, _) = lockdep(&["check", "--format", "json", "--merge", a, b]);
+    assert_eq!(code, 1);
+    assert!(out.contains("\"circular\""), "{out}");
+}
