@@ -1,7 +1,7 @@
 //! `lockdep-bench`: measures what issue #2 asks, printing one line per figure.
 //!
 //! ```text
-//! cargo run --release -p lockdep-bench -- engine          # 10M pre-parsed events, warm + fresh chains
+//! cargo run --release -p lockdep-bench -- engine [RUNS] [warm|fresh]  # 10M pre-parsed events
 //! cargo run --release -p lockdep-bench -- check FILE      # trace reader + engine on a JSONL file
 //! cargo run --release -p lockdep-bench -- graph           # new edge into a 10k-class / 100k-edge graph
 //! ```
@@ -65,8 +65,11 @@ fn events(cfg: &Config) -> (Vec<Event>, Engine) {
     (evs, engine)
 }
 
-fn bench_engine(runs: usize) {
+fn bench_engine(runs: usize, which: &str) {
     for fresh in [false, true] {
+        if (which == "warm" && fresh) || (which == "fresh" && !fresh) {
+            continue;
+        }
         let cfg = Config {
             fresh,
             ..Config::default()
@@ -335,7 +338,10 @@ fn bench_graph(classes: u32, edges: u32, samples: usize) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("engine") => bench_engine(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3)),
+        Some("engine") => bench_engine(
+            args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3),
+            args.get(2).map(String::as_str).unwrap_or("both"),
+        ),
         Some("check") => bench_check(
             args.get(1)
                 .map(String::as_str)
@@ -344,7 +350,7 @@ fn main() {
         ),
         Some("graph") => bench_graph(10_000, 100_000, 10_000),
         _ => {
-            eprintln!("usage: lockdep-bench engine [RUNS] | check FILE | graph");
+            eprintln!("usage: lockdep-bench engine [RUNS] [warm|fresh] | check FILE | graph");
             std::process::exit(2);
         }
     }

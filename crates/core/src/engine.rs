@@ -132,7 +132,8 @@ struct ThreadData {
     softirq_depth: u32,
     atomic_depth: u32,
     spin_held: u32,
-    /// XOR of the hashes of the objects held for write (gate identity of the situation).
+    /// Sum of the hashes of the objects held for write (gate identity of the situation; a sum,
+    /// not a XOR, so an object held twice does not cancel out).
     obj_hash: u64,
     /// Recently validated chains of this thread, direct-mapped (allocated on first use).
     /// Entries are only ever conservative: a hit means this thread validated exactly this
@@ -366,9 +367,16 @@ impl Engine {
                 subclass,
                 nest_lock,
                 check,
-            } => self.op_acquire(
-                thread, lock, mode, try_, subclass, nest_lock, check, site, stack,
-            ),
+            } => {
+                if nest_lock.is_none()
+                    && self.fast_acquire(thread, lock, mode, try_, subclass, check, site)
+                {
+                    return Ok(());
+                }
+                self.op_acquire(
+                    thread, lock, mode, try_, subclass, nest_lock, check, site, stack,
+                )
+            }
             Op::Release { thread, lock } => self.op_release(thread, lock, site, stack),
             Op::MightAcquire { thread, lock, mode } => {
                 self.op_acquire(thread, lock, mode, false, None, None, true, site, stack)?;
@@ -584,6 +592,96 @@ impl Engine {
 
     // ----- acquire / release ---------------------------------------------------------------
 
+    /// The common case in one pass with one borrow of each table: a known lock class, no
+    /// nest_lock, no context or usage change, and a chain this thread already validated.
+    /// Returns false (having changed nothing) when any of that does not hold.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn fast_acquire(
+        &mut self,
+        t: ThreadId,
+        lock: ObjId,
+        mode: Mode,
+        try_: bool,
+        subclass: Option<u8>,
+        check: bool,
+        site: SiteId,
+    ) -> bool {
+        let Some(Some(o)) = self.objs.get(lock.0 as usize) else {
+            return false;
+        };
+        let Some(Some(th)) = self.threads.get_mut(t.0 as usize) else {
+            return false;
+        };
+        let kind = o.decl.kind;
+        let sub = subclass.unwrap_or(o.decl.subclass);
+        if !kind.is_lock() || sub > 7 || (kind == ObjKind::RwLock && !o.decl.fair) {
+            return false;
+        }
+        let class = o.classes[sub as usize];
+        if class == u32::MAX {
+            return false;
+        }
+        if !try_ && !o.spin && kind != ObjKind::Pseudo && th.must_not_block() {
+            return false;
+        }
+        // Usage bits this acquire would set must all be set already.
+        let read = mode.is_shared();
+        let mut want = Usage::default();
+        if !try_ && th.hardirq_depth > 0 {
+            want.set(usage::bit(usage::HARD, usage::USED_IN, read));
+        }
+        if !try_ && th.softirq_depth > 0 {
+            want.set(usage::bit(usage::SOFT, usage::USED_IN, read));
+        }
+        if th.hard_enabled() {
+            want.set(usage::bit(usage::HARD, usage::ENABLED, read));
+        }
+        if th.soft_enabled() {
+            want.set(usage::bit(usage::SOFT, usage::ENABLED, read));
+        }
+        if !self.classes[class as usize].usage.contains(want) {
+            return false;
+        }
+        let irq_level = th.irq_level();
+        let prev_key = match th.held.last() {
+            Some(h) if h.irq_level == irq_level => h.key,
+            _ => mix(th.class_key, u64::from(irq_level)),
+        };
+        let key = entry_key(prev_key, class, mode, try_, check, None);
+        if !try_ && check {
+            let hit = th.chain_cache.get(cache_slot(key)).is_some_and(|c| {
+                c.key == key && key != 0 && (c.gate_free || c.obj_hash == th.obj_hash)
+            });
+            if !hit {
+                return false;
+            }
+            self.stats.chain_hits += 1;
+        }
+        let (spin, serial, pseudo) = (o.spin, o.serial, kind == ObjKind::Pseudo);
+        th.held.push(Held {
+            obj: lock,
+            class,
+            mode,
+            try_,
+            check,
+            nest: None,
+            irq_level,
+            key,
+            site,
+            serial,
+            spin,
+            pseudo,
+        });
+        if spin {
+            th.spin_held += 1;
+        }
+        if is_gate_hold(mode, check, pseudo) {
+            th.obj_hash = th.obj_hash.wrapping_add(serial_hash(serial));
+        }
+        true
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn op_acquire(
         &mut self,
@@ -720,7 +818,7 @@ impl Engine {
             th.spin_held += 1;
         }
         if is_gate_hold(mode, check, pseudo) {
-            th.obj_hash ^= serial_hash(serial);
+            th.obj_hash = th.obj_hash.wrapping_add(serial_hash(serial));
         }
         Ok(())
     }
@@ -782,7 +880,7 @@ impl Engine {
             th.spin_held -= 1;
         }
         if is_gate_hold(h.mode, h.check, h.pseudo) {
-            th.obj_hash ^= serial_hash(h.serial);
+            th.obj_hash = th.obj_hash.wrapping_sub(serial_hash(h.serial));
         }
         // Recompute the chain keys above the removed entry (no re-validation: see
         // ARCHITECTURE.md, "out-of-order release").
@@ -814,6 +912,13 @@ impl Engine {
         let th = self.threads[t.0 as usize].as_mut().expect("exists");
         let key = th.held.last().expect("just pushed").key;
         let obj_hash = th.obj_hash;
+        // An acquire naming a nest_lock is validated every time: whether it is "nested"
+        // depends on which held instance the nest lock is, which the chain key cannot say.
+        if th.held.last().is_some_and(|h| h.nest.is_some()) {
+            self.stats.chain_misses += 1;
+            self.validate_nested(t, site, stack);
+            return;
+        }
         if let Some(c) = th.chain_cache.get(cache_slot(key))
             && c.key == key
             && (c.gate_free || c.obj_hash == obj_hash)
@@ -833,6 +938,60 @@ impl Engine {
             obj_hash,
             gate_free: info.gate_free,
         };
+    }
+
+    /// Same-class recursion check of the top of the held stack against every held lock (all
+    /// irq contexts, as lockdep). Returns true when the acquire goes on to record
+    /// dependencies; false when it raised `recursive` or is covered by its nest_lock.
+    fn recursion_check(&mut self, t: ThreadId, site: SiteId, stack: StackId) -> bool {
+        let th = self.threads[t.0 as usize].as_ref().expect("exists");
+        let top = *th.held.last().expect("just pushed");
+        let mut nest_seen = false;
+        let mut prev = None;
+        for h in &th.held[..th.held.len() - 1] {
+            if Some(h.obj) == top.nest {
+                nest_seen = true;
+            }
+            if !h.check || h.class != top.class {
+                continue;
+            }
+            if top.mode == Mode::ReadRecursive && h.mode.is_shared() {
+                continue;
+            }
+            if nest_seen {
+                return false;
+            }
+            prev = Some(*h);
+            break;
+        }
+        let Some(prev) = prev else { return true };
+        let name = self.classes[top.class as usize].display.clone();
+        let title = format!("possible recursive locking: {name} acquired while already held");
+        let notes = vec![format!(
+            "already holding {} ({}){}",
+            name,
+            prev.mode.as_str(),
+            self.site_suffix(prev.site)
+        )];
+        self.emit(
+            Kind::Recursive,
+            Severity::Error,
+            vec![name],
+            title,
+            t,
+            site,
+            stack,
+            Vec::new(),
+            notes,
+        );
+        false
+    }
+
+    /// Full validation of an acquire that names a nest_lock, bypassing the chain cache.
+    fn validate_nested(&mut self, t: ThreadId, site: SiteId, stack: StackId) {
+        if self.recursion_check(t, site, stack) {
+            self.walk_edges(t, site, stack);
+        }
     }
 
     fn validate_chain_slow(
@@ -864,49 +1023,10 @@ impl Engine {
             return;
         }
         self.stats.chain_misses += 1;
-        // Same-class recursion check over every held lock (all irq contexts, as lockdep).
-        let held = &th.held[..th.held.len() - 1];
-        let mut nest_seen = false;
-        let mut outcome = None;
-        for h in held {
-            if Some(h.obj) == top.nest {
-                nest_seen = true;
-            }
-            if !h.check || h.class != top.class {
-                continue;
-            }
-            if top.mode == Mode::ReadRecursive && h.mode.is_shared() {
-                continue;
-            }
-            outcome = Some(if nest_seen { None } else { Some(*h) });
-            break;
-        }
-        let gate_free = match outcome {
-            Some(Some(prev)) => {
-                let name = self.classes[top.class as usize].display.clone();
-                let title =
-                    format!("possible recursive locking: {name} acquired while already held");
-                let notes = vec![format!(
-                    "already holding {} ({}){}",
-                    name,
-                    prev.mode.as_str(),
-                    self.site_suffix(prev.site)
-                )];
-                self.emit(
-                    Kind::Recursive,
-                    Severity::Error,
-                    vec![name],
-                    title,
-                    t,
-                    site,
-                    stack,
-                    Vec::new(),
-                    notes,
-                );
-                true
-            }
-            Some(None) => true,
-            None => self.walk_edges(t, site, stack),
+        let gate_free = if self.recursion_check(t, site, stack) {
+            self.walk_edges(t, site, stack)
+        } else {
+            true
         };
         self.chains.insert(
             top.key,

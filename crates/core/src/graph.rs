@@ -50,6 +50,56 @@ pub struct Edge {
     pub to: u32,
     /// Union of the type bits recorded.
     pub types: u8,
+    /// Expanded edges `(from state, to state)` already inserted into the order, as
+    /// `P01 | P00 | P11 | P10`. Searches follow these, not `types`, so that while `add` inserts
+    /// the pairs of new type bits one at a time, the searches never see a pair that is not
+    /// in the order yet.
+    pub pairs: u8,
+}
+
+/// Expanded pair: from state 0 to state 1.
+const P01: u8 = 1;
+/// Expanded pair: from state 0 to state 0.
+const P00: u8 = 2;
+/// Expanded pair: from state 1 to state 1.
+const P11: u8 = 4;
+/// Expanded pair: from state 1 to state 0.
+const P10: u8 = 8;
+
+/// The expanded pairs a type set produces.
+fn pairs_of(t: u8) -> u8 {
+    let mut p = 0;
+    if t & (SR | ER) != 0 {
+        p |= P01;
+    }
+    if t & (SN | EN) != 0 {
+        p |= P00;
+    }
+    if t & ER != 0 {
+        p |= P11;
+    }
+    if t & EN != 0 {
+        p |= P10;
+    }
+    p
+}
+
+/// Targets of an expanded edge followed forward from state `s`: (to state 1?, to state 0?).
+fn forward_targets(pairs: u8, s: u32) -> (bool, bool) {
+    if s == 0 {
+        (pairs & P01 != 0, pairs & P00 != 0)
+    } else {
+        (pairs & P11 != 0, pairs & P10 != 0)
+    }
+}
+
+/// Sources of an expanded edge followed backward into state `s`: (from state 0?, from state 1?).
+fn backward_sources(pairs: u8, s: u32) -> (bool, bool) {
+    if s == 1 {
+        (pairs & P01 != 0, pairs & P11 != 0)
+    } else {
+        (pairs & P00 != 0, pairs & P10 != 0)
+    }
 }
 
 /// Result of adding type bits to an edge.
@@ -168,7 +218,12 @@ impl Graph {
             Some(&e) => (e, false, self.edges[e as usize].types),
             None => {
                 let e = self.edges.len() as u32;
-                self.edges.push(Edge { from, to, types: 0 });
+                self.edges.push(Edge {
+                    from,
+                    to,
+                    types: 0,
+                    pairs: 0,
+                });
                 self.index.insert(key(from, to), e);
                 self.out[from as usize].push(e);
                 self.inc[to as usize].push(e);
@@ -180,9 +235,10 @@ impl Graph {
         if new_bits != 0 {
             let all = old | bits;
             self.edges[edge as usize].types = all;
-            let before = expanded_pairs(old);
-            for (fs, ts) in expanded_pairs(all) {
-                if !before.contains(&(fs, ts)) {
+            let fresh = pairs_of(all) & !self.edges[edge as usize].pairs;
+            for (pair, fs, ts) in [(P01, 0, 1), (P00, 0, 0), (P11, 1, 1), (P10, 1, 0)] {
+                if fresh & pair != 0 {
+                    self.edges[edge as usize].pairs |= pair;
                     cyclic |= self.pk_insert(2 * from + fs, 2 * to + ts);
                 }
             }
@@ -229,27 +285,23 @@ impl Graph {
         let (n, s) = (x / 2, x % 2);
         if forward {
             for &e in &self.out[n as usize] {
-                let Edge { to, types, .. } = self.edges[e as usize];
-                let t = if s == 1 { types & (ER | EN) } else { types };
-                if t & (SR | ER) != 0 {
+                let Edge { to, pairs, .. } = self.edges[e as usize];
+                let (to1, to0) = forward_targets(pairs, s);
+                if to1 {
                     out.push(2 * to + 1);
                 }
-                if t & (SN | EN) != 0 {
+                if to0 {
                     out.push(2 * to);
                 }
             }
         } else {
             for &e in &self.inc[n as usize] {
-                let Edge { from, types, .. } = self.edges[e as usize];
-                let into = if s == 1 {
-                    types & (SR | ER)
-                } else {
-                    types & (SN | EN)
-                };
-                if into != 0 {
+                let Edge { from, pairs, .. } = self.edges[e as usize];
+                let (from0, from1) = backward_sources(pairs, s);
+                if from0 {
                     out.push(2 * from);
                 }
-                if into & (ER | EN) != 0 {
+                if from1 {
                     out.push(2 * from + 1);
                 }
             }
@@ -417,8 +469,9 @@ impl Graph {
     }
 
     /// Enumerates simple strong cycles through edge `e0` (`P -> N`) as edge lists starting
-    /// with `e0`, visiting only nodes for which `allowed` holds. Stops after `max_cycles`
-    /// cycles or `max_steps` expansions.
+    /// with `e0`, visiting only nodes for which `allowed` holds, shortest first (iterative
+    /// deepening: a cap never hides a short cycle behind long ones). Stops after `max_cycles`
+    /// cycles or `max_steps` edge expansions in all.
     pub fn cycles_through(
         &self,
         e0: u32,
@@ -426,14 +479,48 @@ impl Graph {
         max_cycles: usize,
         max_steps: usize,
     ) -> Vec<Vec<u32>> {
+        let mut cycles: Vec<Vec<u32>> = Vec::new();
+        let mut on_path = vec![false; self.out.len()];
+        let mut steps = 0usize;
+        for len in 2..=self.out.len().max(2) {
+            let deeper = self.cycles_of_length(
+                e0,
+                len,
+                allowed,
+                &mut on_path,
+                &mut cycles,
+                max_cycles,
+                &mut steps,
+                max_steps,
+            );
+            if !deeper || cycles.len() >= max_cycles || steps >= max_steps {
+                break;
+            }
+        }
+        cycles
+    }
+
+    /// One level of [`Graph::cycles_through`]: cycles of exactly `len` edges. Returns whether
+    /// some path was cut by the length bound (so longer cycles may exist).
+    #[allow(clippy::too_many_arguments)]
+    fn cycles_of_length(
+        &self,
+        e0: u32,
+        len: usize,
+        allowed: &dyn Fn(u32) -> bool,
+        on_path: &mut [bool],
+        cycles: &mut Vec<Vec<u32>>,
+        max_cycles: usize,
+        steps: &mut usize,
+        max_steps: usize,
+    ) -> bool {
         let Edge {
             from: p,
             to: n,
             types: t0,
+            ..
         } = self.edges[e0 as usize];
-        let mut cycles: Vec<Vec<u32>> = Vec::new();
-        let mut on_path = vec![false; self.out.len()];
-        let mut steps = 0usize;
+        let mut cut = false;
         for rn in [0u32, 1] {
             let enter_ok = if rn == 1 {
                 t0 & (SR | ER)
@@ -443,9 +530,9 @@ impl Graph {
             if enter_ok == 0 {
                 continue;
             }
-            // Leaving P through e0 exclusively is needed when P was entered as R.
+            // Leaving P through e0 needs an exclusive hold of P when P was entered as R.
             let p_state1_ok = if rn == 1 { t0 & ER != 0 } else { t0 & EN != 0 };
-            // Iterative DFS: (node, state, index into out edges).
+            // Iterative DFS: (node, state, index into out edges); `path` holds the edges.
             let mut path: Vec<u32> = vec![e0];
             let mut stack: Vec<(u32, u32, usize)> = vec![(n, rn, 0)];
             on_path[n as usize] = true;
@@ -453,7 +540,7 @@ impl Graph {
             while let Some(top) = stack.last_mut() {
                 let (node, state, idx) = *top;
                 let outs = &self.out[node as usize];
-                if idx >= outs.len() || steps >= max_steps || cycles.len() >= max_cycles {
+                if idx >= outs.len() || *steps >= max_steps || cycles.len() >= max_cycles {
                     stack.pop();
                     if node != n {
                         on_path[node as usize] = false;
@@ -462,7 +549,7 @@ impl Graph {
                     continue;
                 }
                 top.2 += 1;
-                steps += 1;
+                *steps += 1;
                 let e = outs[idx];
                 let Edge { to, types, .. } = self.edges[e as usize];
                 let t = if state == 1 { types & (ER | EN) } else { types };
@@ -472,7 +559,7 @@ impl Graph {
                 if to == p {
                     let arrive0 = t & (SN | EN) != 0;
                     let arrive1 = t & (SR | ER) != 0 && p_state1_ok;
-                    if arrive0 || arrive1 {
+                    if path.len() + 1 == len && (arrive0 || arrive1) {
                         let mut c = path.clone();
                         c.push(e);
                         if !cycles.contains(&c) {
@@ -484,8 +571,11 @@ impl Graph {
                 if on_path[to as usize] || !allowed(to) {
                     continue;
                 }
-                // Prefer the less restrictive arrival state; explore the other only if the
-                // edge forces it.
+                if path.len() + 1 >= len {
+                    cut = true;
+                    continue;
+                }
+                // Prefer the less restrictive arrival state: from state 0 every edge leaves.
                 let next_state = if t & (SN | EN) != 0 { 0 } else { 1 };
                 on_path[to as usize] = true;
                 path.push(e);
@@ -494,8 +584,7 @@ impl Graph {
             on_path[n as usize] = false;
             on_path[p as usize] = false;
         }
-        cycles.sort_by_key(Vec::len);
-        cycles
+        cut
     }
 
     /// Breadth-first search over expanded states from `starts`, forward or backward, for the
@@ -538,27 +627,23 @@ impl Graph {
             };
             for &e in list {
                 let Edge {
-                    from, to, types, ..
+                    from, to, pairs, ..
                 } = self.edges[e as usize];
                 let mut next = [u32::MAX; 2];
                 if forward {
-                    let t = if s == 1 { types & (ER | EN) } else { types };
-                    if t & (SR | ER) != 0 {
+                    let (to1, to0) = forward_targets(pairs, s);
+                    if to1 {
                         next[0] = 2 * to + 1;
                     }
-                    if t & (SN | EN) != 0 {
+                    if to0 {
                         next[1] = 2 * to;
                     }
                 } else {
-                    let into = if s == 1 {
-                        types & (SR | ER)
-                    } else {
-                        types & (SN | EN)
-                    };
-                    if into != 0 {
+                    let (from0, from1) = backward_sources(pairs, s);
+                    if from0 {
                         next[0] = 2 * from;
                     }
-                    if into & (ER | EN) != 0 {
+                    if from1 {
                         next[1] = 2 * from + 1;
                     }
                 }
@@ -573,24 +658,6 @@ impl Graph {
         }
         None
     }
-}
-
-/// The expanded edges `(from state, to state)` that a type set produces.
-fn expanded_pairs(t: u8) -> Vec<(u32, u32)> {
-    let mut v = Vec::with_capacity(4);
-    if t & (SR | ER) != 0 {
-        v.push((0, 1));
-    }
-    if t & (SN | EN) != 0 {
-        v.push((0, 0));
-    }
-    if t & ER != 0 {
-        v.push((1, 1));
-    }
-    if t & EN != 0 {
-        v.push((1, 0));
-    }
-    v
 }
 
 #[cfg(test)]
