@@ -70,8 +70,14 @@ fn bench_engine(runs: usize, which: &str) {
         if (which == "warm" && fresh) || (which == "fresh" && !fresh) {
             continue;
         }
+        // LOCKDEP_BENCH_EVENTS shortens the run (e.g. for callgrind instruction counts).
+        let n_events = std::env::var("LOCKDEP_BENCH_EVENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(Config::default().events);
         let cfg = Config {
             fresh,
+            events: n_events,
             ..Config::default()
         };
         let (evs, template) = events(&cfg);

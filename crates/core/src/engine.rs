@@ -328,12 +328,50 @@ impl Engine {
     /// Applies one event. Findings go to [`Engine::reports`]; an `Err` means the input makes
     /// no sense (the event is not applied).
     pub fn apply(&mut self, ev: &Event) -> Result<(), EngineError> {
-        let res = self.apply_inner(ev);
-        self.seq += 1;
         self.stats.events += 1;
+        // The two ops that make up nearly every trace go through a small fast path; the
+        // rest (and every case the fast paths decline) through `apply_inner`, kept out of
+        // line so that its large frame is not paid by every event.
+        let fast = match ev.op {
+            Op::Acquire {
+                thread,
+                lock,
+                mode,
+                try_,
+                subclass,
+                nest_lock: None,
+                check,
+            } => self.fast_acquire(thread, lock, mode, try_, subclass, check, ev.site),
+            Op::Release { thread, lock } => self.fast_release(thread, lock),
+            _ => false,
+        };
+        let res = if fast { Ok(()) } else { self.apply_inner(ev) };
+        self.seq += 1;
         res
     }
 
+    /// Releases the top of the held stack when it is `lock` (the common, in-order case).
+    #[inline]
+    fn fast_release(&mut self, t: ThreadId, lock: ObjId) -> bool {
+        let Some(Some(th)) = self.threads.get_mut(t.0 as usize) else {
+            return false;
+        };
+        let level = th.irq_level();
+        match th.held.last() {
+            Some(h) if h.obj == lock && h.irq_level == level => {}
+            _ => return false,
+        }
+        let h = th.held.pop().expect("checked");
+        if h.spin {
+            th.spin_held -= 1;
+        }
+        if is_gate_hold(h.mode, h.check, h.pseudo) {
+            th.obj_hash = th.obj_hash.wrapping_sub(h.serial);
+        }
+        true
+    }
+
+    #[inline(never)]
     fn apply_inner(&mut self, ev: &Event) -> Result<(), EngineError> {
         let (site, stack) = (ev.site, ev.stack);
         match ev.op {
@@ -367,16 +405,9 @@ impl Engine {
                 subclass,
                 nest_lock,
                 check,
-            } => {
-                if nest_lock.is_none()
-                    && self.fast_acquire(thread, lock, mode, try_, subclass, check, site)
-                {
-                    return Ok(());
-                }
-                self.op_acquire(
-                    thread, lock, mode, try_, subclass, nest_lock, check, site, stack,
-                )
-            }
+            } => self.op_acquire(
+                thread, lock, mode, try_, subclass, nest_lock, check, site, stack,
+            ),
             Op::Release { thread, lock } => self.op_release(thread, lock, site, stack),
             Op::MightAcquire { thread, lock, mode } => {
                 self.op_acquire(thread, lock, mode, false, None, None, true, site, stack)?;
@@ -512,7 +543,7 @@ impl Engine {
         self.objs[i] = Some(ObjData {
             decl,
             spin,
-            serial: self.serial,
+            serial: serial_hash(self.serial),
             classes: [u32::MAX; 8],
         });
         Ok(())
@@ -677,7 +708,7 @@ impl Engine {
             th.spin_held += 1;
         }
         if is_gate_hold(mode, check, pseudo) {
-            th.obj_hash = th.obj_hash.wrapping_add(serial_hash(serial));
+            th.obj_hash = th.obj_hash.wrapping_add(serial);
         }
         true
     }
@@ -818,7 +849,7 @@ impl Engine {
             th.spin_held += 1;
         }
         if is_gate_hold(mode, check, pseudo) {
-            th.obj_hash = th.obj_hash.wrapping_add(serial_hash(serial));
+            th.obj_hash = th.obj_hash.wrapping_add(serial);
         }
         Ok(())
     }
@@ -880,29 +911,23 @@ impl Engine {
             th.spin_held -= 1;
         }
         if is_gate_hold(h.mode, h.check, h.pseudo) {
-            th.obj_hash = th.obj_hash.wrapping_sub(serial_hash(h.serial));
+            th.obj_hash = th.obj_hash.wrapping_sub(h.serial);
         }
         // Recompute the chain keys above the removed entry (no re-validation: see
         // ARCHITECTURE.md, "out-of-order release").
-        let nest_classes: Vec<Option<u32>> = th.held[i..]
-            .iter()
-            .map(|h| {
-                h.nest.map(|n| {
-                    self.objs[n.0 as usize]
-                        .as_ref()
-                        .map_or(u32::MAX, |o| o.classes[o.decl.subclass as usize])
-                })
-            })
-            .collect();
-        let th = self.threads[t.0 as usize].as_mut().expect("exists");
-        for (j, nc) in (i..th.held.len()).zip(nest_classes) {
+        for j in i..th.held.len() {
+            let nest_class = th.held[j].nest.map(|n| {
+                self.objs[n.0 as usize]
+                    .as_ref()
+                    .map_or(u32::MAX, |o| o.classes[o.decl.subclass as usize])
+            });
             let prev = if j > 0 && th.held[j - 1].irq_level == th.held[j].irq_level {
                 th.held[j - 1].key
             } else {
                 mix(th.class_key, u64::from(th.held[j].irq_level))
             };
             let h = &mut th.held[j];
-            h.key = entry_key(prev, h.class, h.mode, h.try_, h.check, nc);
+            h.key = entry_key(prev, h.class, h.mode, h.try_, h.check, nest_class);
         }
         true
     }
@@ -927,8 +952,7 @@ impl Engine {
             self.stats.chain_hits += 1;
             return;
         }
-        self.validate_chain_slow(t, key, obj_hash, site, stack);
-        let info = self.chains[&key];
+        let info = self.validate_chain_slow(t, key, obj_hash, site, stack);
         let th = self.threads[t.0 as usize].as_mut().expect("exists");
         if th.chain_cache.is_empty() {
             th.chain_cache = vec![CacheEntry::default(); THREAD_CACHE_SLOTS].into_boxed_slice();
@@ -994,6 +1018,8 @@ impl Engine {
         }
     }
 
+    /// The global chain map behind the thread's cache; returns the chain's entry (inserted or
+    /// updated) so the caller can fill the thread cache without another lookup.
     fn validate_chain_slow(
         &mut self,
         t: ThreadId,
@@ -1001,40 +1027,33 @@ impl Engine {
         obj_hash: u64,
         site: SiteId,
         stack: StackId,
-    ) {
-        let th = self.threads[t.0 as usize].as_ref().expect("exists");
-        let top = *th.held.last().expect("just pushed");
-        debug_assert_eq!(top.key, key);
-        if let Some(info) = self.chains.get(&top.key) {
-            if info.gate_free || info.obj_hash == obj_hash {
+    ) -> ChainInfo {
+        let gate_free = match self.chains.get(&key) {
+            Some(info) if info.gate_free || info.obj_hash == obj_hash => {
                 self.stats.chain_hits += 1;
-                return;
+                return *info;
             }
-            // Same classes, different gate objects: re-record the edges (gates only shrink).
-            self.stats.chain_misses += 1;
-            let gate_free = self.walk_edges(t, site, stack);
-            self.chains.insert(
-                top.key,
-                ChainInfo {
-                    gate_free,
-                    obj_hash,
-                },
-            );
-            return;
-        }
-        self.stats.chain_misses += 1;
-        let gate_free = if self.recursion_check(t, site, stack) {
-            self.walk_edges(t, site, stack)
-        } else {
-            true
+            Some(_) => {
+                // Same classes, different gate objects: re-record the edges (only the gate
+                // sets can change).
+                self.stats.chain_misses += 1;
+                self.walk_edges(t, site, stack)
+            }
+            None => {
+                self.stats.chain_misses += 1;
+                if self.recursion_check(t, site, stack) {
+                    self.walk_edges(t, site, stack)
+                } else {
+                    true
+                }
+            }
         };
-        self.chains.insert(
-            top.key,
-            ChainInfo {
-                gate_free,
-                obj_hash,
-            },
-        );
+        let info = ChainInfo {
+            gate_free,
+            obj_hash,
+        };
+        self.chains.insert(key, info);
+        info
     }
 
     /// Records `P -> N` for the holds lockdep uses: from the top down, every trylocked hold
@@ -1534,7 +1553,7 @@ impl Engine {
             );
         }
         self.serial += 1;
-        let serial = self.serial;
+        let serial = serial_hash(self.serial);
         if let Some(Some(o)) = self.objs.get_mut(obj.0 as usize) {
             o.serial = serial;
         }

@@ -953,7 +953,7 @@ fn replay() {
     }
 }
 
-// ----- engine bugs found by the properties (minimized; each fails until the engine is fixed) ----
+// ----- engine bugs the properties found (minimized regressions; fixed in 4e627ac) -------------
 
 fn assert_engine_matches_oracle(text: &str) {
     let trace = parse_trace(text);
@@ -968,17 +968,14 @@ fn assert_engine_matches_oracle(text: &str) {
     );
 }
 
-/// Found by property 3 (and 2). `Graph::add` sets the edge's full type set before it inserts
-/// the new expanded pairs one by one, so while `pk_insert` places the first pair its searches
-/// already follow the second one, which does not respect the order yet. Here `c1 -> c2` (EN)
-/// adds `c1.0 -> c2.0` and `c1.1 -> c2.0`; inserting the first merges {c1.0, c2.0} but puts the
-/// component above {c0.0, c1.1}, which it reaches (`c1 -> c0`). From then on the order is
-/// inconsistent, and `c0 -> c2` comes back `cyclic: false`: the 3-class cycle
-/// c0 -> c2 -> c1 -> c0 (all write, a plain three-thread deadlock) is never reported.
-/// Making each expanded pair visible to the searches only when it is inserted fixes it (checked
-/// on a copy of the engine: this test, and properties 2 and 3 over many runs, then pass).
+/// Found by property 3 (and 2). `Graph::add` used to set the edge's full type set before it
+/// inserted the new expanded pairs one by one, so while `pk_insert` placed the first pair its
+/// searches already followed the second one, which did not respect the order yet. Here `c1 -> c2` (EN)
+/// adds `c1.0 -> c2.0` and `c1.1 -> c2.0`; inserting the first merged {c1.0, c2.0} but put the
+/// component above {c0.0, c1.1}, which it reaches (`c1 -> c0`). From then on the order was
+/// inconsistent, and `c0 -> c2` came back `cyclic: false`: the 3-class cycle
+/// c0 -> c2 -> c1 -> c0 (all write, a plain three-thread deadlock) was never reported.
 #[test]
-
 fn engine_bug_graph_order_loses_cycle() {
     assert_engine_matches_oracle(
         r#"{"op":"new","id":"L0","type":"rwlock","class":"c0"}
@@ -1010,11 +1007,11 @@ fn engine_bug_graph_order_loses_cycle() {
 
 /// Found by property 2 (fixed: `cycles_through` now deepens iteratively, shortest first).
 /// Before, it stopped after `MAX_CYCLES_PER_EDGE` (32) cycles in DFS order and only then
-/// sorted by length, so a short cycle could be cut off by long ones through the same new edge. Here X = c0, Y = c1 and M1..M6 = c2..c7: Y -> Mi and Mi -> Mj (i < j)
-/// and Mi -> X, then Y -> X, then X -> Y. The plain ABBA {c0, c1} is never reported: the DFS
-/// from Y follows Y -> M1 first and finds 32 longer cycles through M1 before it tries Y -> X.
+/// sorted by length, so a short cycle could be cut off by long ones through the same new
+/// edge. Here X = c0, Y = c1 and M1..M6 = c2..c7: Y -> Mi and Mi -> Mj (i < j)
+/// and Mi -> X, then Y -> X, then X -> Y. The plain ABBA {c0, c1} was never reported: the DFS
+/// from Y followed Y -> M1 first and found 32 longer cycles through M1 before it tried Y -> X.
 #[test]
-
 fn engine_bug_cycle_cap_hides_abba() {
     let (x, y, m) = (0usize, 1usize, [2usize, 3, 4, 5, 6, 7]);
     let mut ops = Vec::new();
@@ -1078,14 +1075,14 @@ fn engine_bug_cycle_cap_hides_abba() {
     );
 }
 
-/// Found while reading the engine against the spec, confirmed here (the random generator
-/// rarely builds it). The chain key has the nest lock's *class*, not which held instance it
-/// is, so a cached "nested" outcome hides a later recursion: the second acquire of c0 names
+/// Found while reading the engine against the spec (property 3 finds it about once in a few
+/// hundred thousand cases). The chain key has the nest lock's *class*, not which held instance
+/// it is, so a cached "nested" outcome hid a later recursion: the second acquire of c0 names
 /// L3, which was taken after the held L0 (spec: "a nest_lock that the thread holds and took
 /// before its earlier hold of C"). Lockdep's chain cache has the same blind spot (its chain
-/// key ignores nest_lock altogether), so this is a spec-versus-parity call for the engine.
+/// key ignores nest_lock altogether); the engine now follows the spec (such acquires bypass
+/// the chain cache).
 #[test]
-
 fn engine_bug_chain_cache_nest_lock_instance() {
     assert_engine_matches_oracle(
         r#"{"op":"new","id":"L0","type":"rwlock","class":"c0"}
@@ -1102,14 +1099,13 @@ fn engine_bug_chain_cache_nest_lock_instance() {
     );
 }
 
-/// Found while reading the engine against the spec, confirmed here. The chain cache compares
-/// the XOR of the hashes of the write-held objects; an object held twice cancels out, so
-/// {L2, L2} and {L3, L3} look the same and the second recording of c0 -> c1 (gate set {L3})
-/// is skipped: the edge keeps gate {L2}. T1 then records c1 -> c0 holding L2, and the ABBA
-/// between T0's second pass (holding L3) and T1 (holding L2) comes out as a gate-lock warning
-/// instead of an error.
+/// Found while reading the engine against the spec. The chain cache compared the XOR of the
+/// hashes of the write-held objects; an object held twice cancelled out, so {L2, L2} and
+/// {L3, L3} looked the same and the second recording of c0 -> c1 (gate set {L3}) was skipped:
+/// the edge kept gate {L2}. T1 then records c1 -> c0 holding L2, and the ABBA between T0's
+/// second pass (holding L3) and T1 (holding L2) came out as a gate-lock warning instead of an
+/// error.
 #[test]
-
 fn engine_bug_chain_cache_duplicate_gate_hold() {
     assert_engine_matches_oracle(
         r#"{"op":"new","id":"L0","type":"rwlock","class":"c0"}
