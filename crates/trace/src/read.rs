@@ -106,6 +106,40 @@ impl<'de: 'a, 'a> Deserialize<'de> for Ident<'a> {
     }
 }
 
+/// A JSON string borrowed from the line when it has no escapes (serde's own `Cow<str>`
+/// always allocates, which made allocation the top cost of reading a trace).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct BStr<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for BStr<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for BStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(BStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(BStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(BStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 struct Produces<'a> {
@@ -118,11 +152,11 @@ struct Produces<'a> {
 /// One op line, every field optional; `convert` checks what each op requires.
 #[derive(Debug, Default)]
 struct Line<'a> {
-    op: Option<Cow<'a, str>>,
+    op: Option<BStr<'a>>,
     thread: Option<Ident<'a>>,
     id: Option<Ident<'a>>,
-    type_: Option<Cow<'a, str>>,
-    class: Option<Cow<'a, str>>,
+    type_: Option<BStr<'a>>,
+    class: Option<BStr<'a>>,
     subclass: Option<u8>,
     spin: Option<bool>,
     capacity: Option<u32>,
@@ -131,7 +165,7 @@ struct Line<'a> {
     object: Option<Ident<'a>>,
     child: Option<Ident<'a>>,
     lock: Option<Ident<'a>>,
-    mode: Option<Cow<'a, str>>,
+    mode: Option<BStr<'a>>,
     try_: Option<bool>,
     nest_lock: Option<Ident<'a>>,
     check: Option<bool>,
@@ -147,11 +181,11 @@ struct Line<'a> {
     queue: Option<Ident<'a>>,
     item: Option<Ident<'a>>,
     produces: Option<Vec<Produces<'a>>>,
-    kind: Option<Cow<'a, str>>,
+    kind: Option<BStr<'a>>,
     to: Option<Ident<'a>>,
-    context: Option<Cow<'a, str>>,
-    site: Option<Cow<'a, str>>,
-    stack: Option<Vec<Cow<'a, str>>>,
+    context: Option<BStr<'a>>,
+    site: Option<BStr<'a>>,
+    stack: Option<Vec<BStr<'a>>>,
 }
 
 /// Fills a [`Line`] in place while reading the JSON object: serde's derived visitor would
@@ -184,8 +218,8 @@ impl<'de: 'a, 'a> Visitor<'de> for LineSeed<'_, 'a> {
             Ok(())
         }
         let l = self.0;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match key.as_ref() {
+        while let Some(key) = map.next_key::<BStr<'de>>()? {
+            match &*key {
                 "op" => put(&mut l.op, "op", &mut map)?,
                 "thread" => put(&mut l.thread, "thread", &mut map)?,
                 "id" => put(&mut l.id, "id", &mut map)?,
@@ -503,8 +537,16 @@ impl Replayer {
                     }
                 }
             }
+            // Validate UTF-8 once per line; `from_str` then borrows strings without checking
+            // each again (as `from_slice` would).
+            let text = std::str::from_utf8(text).map_err(|e| {
+                at(format!(
+                    "not valid UTF-8 (byte {} of the line)",
+                    e.valid_up_to() + 1
+                ))
+            })?;
             let mut line = Line::default();
-            let mut de = serde_json::Deserializer::from_slice(text);
+            let mut de = serde_json::Deserializer::from_str(text);
             de::DeserializeSeed::deserialize(LineSeed(&mut line), &mut de)
                 .and_then(|()| de.end())
                 .map_err(|e| at(json_message(e)))?;
