@@ -73,6 +73,10 @@ struct NodeData {
 struct ObjData {
     decl: ObjDecl,
     spin: bool,
+    /// Copy of the usage bits of the class of the declared subclass, so the fast path does not
+    /// touch the class. Usage bits only grow, so a stale copy only sends an acquire down the
+    /// general path, which refreshes it.
+    usage: Usage,
     serial: u64,
     /// Class per subclass, resolved lazily (`u32::MAX` = not yet).
     classes: [u32; 8],
@@ -128,6 +132,11 @@ struct ThreadData {
     frames: Vec<Frame>,
     hard_on: bool,
     soft_disable: u32,
+    /// Usage bits an acquire sets in the current context, by `try * 2 + read`, and whether
+    /// the context alone forbids blocking: both recomputed by `refresh` whenever the context
+    /// or the irq state changes, so the acquire fast path reads them instead of deriving them.
+    want: [Usage; 4],
+    ctx_no_block: bool,
     hardirq_depth: u32,
     softirq_depth: u32,
     atomic_depth: u32,
@@ -142,15 +151,31 @@ struct ThreadData {
     chain_cache: Box<[CacheEntry]>,
 }
 
-/// One slot of a thread's chain cache.
+/// One slot of a thread's chain cache (16 bytes).
 #[derive(Clone, Copy, Debug, Default)]
 struct CacheEntry {
     key: u64,
-    obj_hash: u64,
-    gate_free: bool,
+    /// `GATE_FREE` when every edge of the chain is gate-free, else the `obj_hash` it was
+    /// validated with.
+    tag: u64,
 }
 
-const THREAD_CACHE_SLOTS: usize = 512;
+/// Tag of a gate-free chain (an `obj_hash` equal to it is a 2^-64 event).
+const GATE_FREE: u64 = 0x6761_7465_2d66_7265;
+
+impl CacheEntry {
+    fn new(key: u64, obj_hash: u64, gate_free: bool) -> Self {
+        CacheEntry {
+            key,
+            tag: if gate_free { GATE_FREE } else { obj_hash },
+        }
+    }
+    fn hit(&self, key: u64, obj_hash: u64) -> bool {
+        self.key == key && key != 0 && (self.tag == GATE_FREE || self.tag == obj_hash)
+    }
+}
+
+const THREAD_CACHE_SLOTS: usize = 1024;
 
 fn cache_slot(key: u64) -> usize {
     ((key ^ (key >> 29)) as usize) & (THREAD_CACHE_SLOTS - 1)
@@ -165,6 +190,27 @@ impl ThreadData {
     }
     fn soft_enabled(&self) -> bool {
         self.hard_enabled() && self.soft_disable == 0 && self.softirq_depth == 0
+    }
+    fn refresh(&mut self) {
+        self.ctx_no_block =
+            self.hardirq_depth > 0 || self.softirq_depth > 0 || self.atomic_depth > 0;
+        for i in 0..4 {
+            let (try_, read) = (i >= 2, i % 2 == 1);
+            let mut w = Usage::default();
+            if !try_ && self.hardirq_depth > 0 {
+                w.set(usage::bit(usage::HARD, usage::USED_IN, read));
+            }
+            if !try_ && self.softirq_depth > 0 {
+                w.set(usage::bit(usage::SOFT, usage::USED_IN, read));
+            }
+            if self.hard_enabled() {
+                w.set(usage::bit(usage::HARD, usage::ENABLED, read));
+            }
+            if self.soft_enabled() {
+                w.set(usage::bit(usage::SOFT, usage::ENABLED, read));
+            }
+            self.want[i] = w;
+        }
     }
     fn must_not_block(&self) -> bool {
         self.hardirq_depth > 0
@@ -426,6 +472,7 @@ impl Engine {
                     Context::Atomic => th.atomic_depth += 1,
                     Context::Boundary => {}
                 }
+                th.refresh();
                 Ok(())
             }
             Op::Leave { thread, ctx } => {
@@ -451,28 +498,35 @@ impl Engine {
                     Context::Atomic => th.atomic_depth -= 1,
                     Context::Boundary => {}
                 }
+                th.refresh();
                 self.irq_transition(thread, before, site, stack);
                 Ok(())
             }
             Op::IrqDisable { thread } => {
-                self.thread_mut(thread).hard_on = false;
+                let th = self.thread_mut(thread);
+                th.hard_on = false;
+                th.refresh();
                 Ok(())
             }
             Op::IrqEnable { thread } => {
                 let th = self.thread_mut(thread);
                 let before = (th.hard_enabled(), th.soft_enabled());
                 th.hard_on = true;
+                th.refresh();
                 self.irq_transition(thread, before, site, stack);
                 Ok(())
             }
             Op::SoftirqDisable { thread } => {
-                self.thread_mut(thread).soft_disable += 1;
+                let th = self.thread_mut(thread);
+                th.soft_disable += 1;
+                th.refresh();
                 Ok(())
             }
             Op::SoftirqEnable { thread } => {
                 let th = self.thread_mut(thread);
                 let before = (th.hard_enabled(), th.soft_enabled());
                 th.soft_disable = th.soft_disable.saturating_sub(1);
+                th.refresh();
                 self.irq_transition(thread, before, site, stack);
                 Ok(())
             }
@@ -543,6 +597,7 @@ impl Engine {
         self.objs[i] = Some(ObjData {
             decl,
             spin,
+            usage: Usage::default(),
             serial: serial_hash(self.serial),
             classes: [u32::MAX; 8],
         });
@@ -601,19 +656,25 @@ impl Engine {
         if self.threads.len() <= i {
             self.threads.resize_with(i + 1, || None);
         }
-        self.threads[i].get_or_insert_with(|| ThreadData {
-            name: format!("thread {}", t.0),
-            class_key: mix(0x7468_7265_6164, 0x1_0000_0000 | u64::from(t.0)),
-            held: Vec::new(),
-            frames: Vec::new(),
-            hard_on: true,
-            soft_disable: 0,
-            hardirq_depth: 0,
-            softirq_depth: 0,
-            atomic_depth: 0,
-            spin_held: 0,
-            obj_hash: 0,
-            chain_cache: Box::default(),
+        self.threads[i].get_or_insert_with(|| {
+            let mut th = ThreadData {
+                name: format!("thread {}", t.0),
+                class_key: mix(0x7468_7265_6164, 0x1_0000_0000 | u64::from(t.0)),
+                held: Vec::new(),
+                frames: Vec::new(),
+                hard_on: true,
+                soft_disable: 0,
+                want: [Usage::default(); 4],
+                ctx_no_block: false,
+                hardirq_depth: 0,
+                softirq_depth: 0,
+                atomic_depth: 0,
+                spin_held: 0,
+                obj_hash: 0,
+                chain_cache: Box::default(),
+            };
+            th.refresh();
+            th
         })
     }
 
@@ -653,25 +714,12 @@ impl Engine {
         if class == u32::MAX {
             return false;
         }
-        if !try_ && !o.spin && kind != ObjKind::Pseudo && th.must_not_block() {
+        if !try_ && !o.spin && kind != ObjKind::Pseudo && (th.ctx_no_block || th.spin_held > 0) {
             return false;
         }
         // Usage bits this acquire would set must all be set already.
-        let read = mode.is_shared();
-        let mut want = Usage::default();
-        if !try_ && th.hardirq_depth > 0 {
-            want.set(usage::bit(usage::HARD, usage::USED_IN, read));
-        }
-        if !try_ && th.softirq_depth > 0 {
-            want.set(usage::bit(usage::SOFT, usage::USED_IN, read));
-        }
-        if th.hard_enabled() {
-            want.set(usage::bit(usage::HARD, usage::ENABLED, read));
-        }
-        if th.soft_enabled() {
-            want.set(usage::bit(usage::SOFT, usage::ENABLED, read));
-        }
-        if !self.classes[class as usize].usage.contains(want) {
+        let want = th.want[usize::from(try_) * 2 + usize::from(mode.is_shared())];
+        if subclass.is_some_and(|s| s != o.decl.subclass) || !o.usage.contains(want) {
             return false;
         }
         let irq_level = th.irq_level();
@@ -680,14 +728,28 @@ impl Engine {
             _ => mix(th.class_key, u64::from(irq_level)),
         };
         let key = entry_key(prev_key, class, mode, try_, check, None);
-        if !try_ && check {
-            let hit = th.chain_cache.get(cache_slot(key)).is_some_and(|c| {
-                c.key == key && key != 0 && (c.gate_free || c.obj_hash == th.obj_hash)
-            });
+        if !try_ && check && th.held.last().is_none_or(|h| h.nest.is_none()) {
+            let slot = cache_slot(key);
+            let hit = th
+                .chain_cache
+                .get(slot)
+                .is_some_and(|c| c.hit(key, th.obj_hash));
             if !hit {
-                return false;
+                // Validated before by another thread of this class (or evicted here)?
+                match self.chains.get(&key) {
+                    Some(info) if info.gate_free || info.obj_hash == th.obj_hash => {
+                        if th.chain_cache.is_empty() {
+                            th.chain_cache =
+                                vec![CacheEntry::default(); THREAD_CACHE_SLOTS].into_boxed_slice();
+                        }
+                        th.chain_cache[slot] = CacheEntry::new(key, th.obj_hash, info.gate_free);
+                    }
+                    _ => return false,
+                }
             }
             self.stats.chain_hits += 1;
+        } else if !try_ && check {
+            return false;
         }
         let (spin, serial, pseudo) = (o.spin, o.serial, kind == ObjKind::Pseudo);
         th.held.push(Held {
@@ -779,6 +841,12 @@ impl Engine {
 
         // Irq usage (check:false holds still count, as the spec says).
         self.mark_acquire_usage(t, class, mode, try_, site, stack);
+        let usage = self.classes[class as usize].usage;
+        if let Some(Some(o)) = self.objs.get_mut(lock.0 as usize)
+            && sub == o.decl.subclass
+        {
+            o.usage = usage;
+        }
 
         // nest_lock must be held.
         let mut nest = nest_lock;
@@ -944,10 +1012,10 @@ impl Engine {
             self.validate_nested(t, site, stack);
             return;
         }
-        if let Some(c) = th.chain_cache.get(cache_slot(key))
-            && c.key == key
-            && (c.gate_free || c.obj_hash == obj_hash)
-            && key != 0
+        if th
+            .chain_cache
+            .get(cache_slot(key))
+            .is_some_and(|c| c.hit(key, obj_hash))
         {
             self.stats.chain_hits += 1;
             return;
@@ -957,11 +1025,7 @@ impl Engine {
         if th.chain_cache.is_empty() {
             th.chain_cache = vec![CacheEntry::default(); THREAD_CACHE_SLOTS].into_boxed_slice();
         }
-        th.chain_cache[cache_slot(key)] = CacheEntry {
-            key,
-            obj_hash,
-            gate_free: info.gate_free,
-        };
+        th.chain_cache[cache_slot(key)] = CacheEntry::new(key, obj_hash, info.gate_free);
     }
 
     /// Same-class recursion check of the top of the held stack against every held lock (all

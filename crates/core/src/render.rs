@@ -85,7 +85,7 @@ pub fn render_text(r: &Report) -> String {
             );
         }
         Kind::IrqInversion => {
-            let (s, u) = (&r.classes[0], &r.classes[1]);
+            let (safe, unsafe_) = (&r.classes[0], &r.classes[1]);
             notes(&mut out, r);
             if !r.edges.is_empty() {
                 let _ = writeln!(
@@ -97,9 +97,20 @@ pub fn render_text(r: &Report) -> String {
                 }
                 out.push('\n');
             }
+            // As lockdep: with a middle lock, CPU1 takes the safe lock and then the next lock
+            // of the chain; the chain itself is printed above the scenario.
+            let middle = match r.edges.len() {
+                0 | 1 => unsafe_,
+                _ => {
+                    let mut chain: Vec<&str> = vec![safe];
+                    chain.extend(r.edges.iter().map(|e| e.to.as_str()));
+                    let _ = writeln!(out, "Chain exists of:\n  {}\n", chain.join(" --> "));
+                    &r.edges[0].to
+                }
+            };
             let _ = writeln!(
                 out,
-                " Possible interrupt unsafe locking scenario:\n\n       CPU0                    CPU1\n       ----                    ----\n  lock({u});\n                               local_irq_disable();\n                               lock({s});\n                               lock({u});\n  <Interrupt>\n    lock({s});\n\n *** DEADLOCK ***\n"
+                " Possible interrupt unsafe locking scenario:\n\n       CPU0                    CPU1\n       ----                    ----\n  lock({unsafe_});\n                               local_irq_disable();\n                               lock({safe});\n                               lock({middle});\n  <Interrupt>\n    lock({safe});\n\n *** DEADLOCK ***\n"
             );
         }
         _ => notes(&mut out, r),
@@ -209,14 +220,13 @@ fn circular(out: &mut String, r: &Report) {
         }
         let _ = writeln!(out, "Chain exists of:\n  {}\n", chain.join(" --> "));
     }
-    scenario(out, &r.edges);
+    scenario(out, &r.edges, r.severity == Severity::Warning);
 }
 
 /// One column per edge of the cycle: each thread holds its edge's source and then wants its
 /// target, which the next column holds.
-fn scenario(out: &mut String, edges: &[EdgeReport]) {
+fn scenario(out: &mut String, edges: &[EdgeReport], gated: bool) {
     const W: usize = 24;
-    let k = edges.len();
     let _ = writeln!(out, " Possible unsafe locking scenario:\n");
     let mut header = String::from("       ");
     let mut rule = String::from("       ");
@@ -242,6 +252,12 @@ fn scenario(out: &mut String, edges: &[EdgeReport]) {
         0,
         format!("{}({});", lock_verb(edges[0].to_mode), edges[0].to),
     );
-    let _ = writeln!(out, "\n *** DEADLOCK ***\n");
-    let _ = k;
+    if gated {
+        let _ = writeln!(
+            out,
+            "\n *** no deadlock while every path holds the gate lock; one path without it makes this a DEADLOCK ***\n"
+        );
+    } else {
+        let _ = writeln!(out, "\n *** DEADLOCK ***\n");
+    }
 }
