@@ -24,7 +24,7 @@ pub fn run(
         let r = shared.as_mut().unwrap_or(&mut fresh);
         let before = r.engine.reports().len();
         let res = match std::fs::File::open(path) {
-            Ok(f) => r.read(&name, std::io::BufReader::with_capacity(1 << 16, f)),
+            Ok(f) => r.read(&name, f),
             Err(e) => Err(lockdep_trace::TraceError {
                 file: name.clone(),
                 line: 0,

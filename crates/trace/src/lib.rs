@@ -30,6 +30,6 @@ pub fn check_file(path: &std::path::Path) -> Result<(Replayer, Checked), TraceEr
         message: format!("cannot open: {e}"),
     })?;
     let mut r = Replayer::new();
-    let checked = r.read(&name, std::io::BufReader::with_capacity(1 << 16, f))?;
+    let checked = r.read(&name, f)?;
     Ok((r, checked))
 }
