@@ -73,14 +73,29 @@ struct NodeData {
 struct ObjData {
     decl: ObjDecl,
     spin: bool,
-    /// Copy of the usage bits of the class of the declared subclass, so the fast path does not
-    /// touch the class. Usage bits only grow, so a stale copy only sends an acquire down the
-    /// general path, which refreshes it.
-    usage: Usage,
     serial: u64,
     /// Class per subclass, resolved lazily (`u32::MAX` = not yet).
     classes: [u32; 8],
 }
+
+/// What the acquire fast path needs of an object, 16 bytes (four to a cache line), kept
+/// beside `ObjData` and updated with it.
+#[derive(Clone, Copy, Debug, Default)]
+struct ObjHot {
+    serial: u64,
+    /// Class of the declared subclass (`u32::MAX` until resolved).
+    class: u32,
+    flags: u8,
+    subclass: u8,
+    /// Copy of the usage bits of that class, so the fast path does not touch the class.
+    /// Usage bits only grow, so a stale copy only sends an acquire down the general path,
+    /// which refreshes it.
+    usage: Usage,
+}
+
+const HOT_FAST: u8 = 1;
+const HOT_SPIN: u8 = 2;
+const HOT_PSEUDO: u8 = 4;
 
 /// A gate candidate recorded with an edge: a lock object held for write, and its class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,6 +285,7 @@ pub struct Engine {
     graph: Graph,
     edge_info: Vec<EdgeInfo>,
     objs: Vec<Option<ObjData>>,
+    hot: Vec<ObjHot>,
     threads: Vec<Option<ThreadData>>,
     chains: FxHashMap<u64, ChainInfo>,
     reported: FxHashSet<(String, Severity)>,
@@ -597,10 +613,22 @@ impl Engine {
         self.objs[i] = Some(ObjData {
             decl,
             spin,
-            usage: Usage::default(),
             serial: serial_hash(self.serial),
             classes: [u32::MAX; 8],
         });
+        if self.hot.len() <= i {
+            self.hot.resize(i + 1, ObjHot::default());
+        }
+        let fast = decl.kind.is_lock() && !(decl.kind == ObjKind::RwLock && !decl.fair);
+        self.hot[i] = ObjHot {
+            serial: serial_hash(self.serial),
+            class: u32::MAX,
+            flags: (u8::from(fast) * HOT_FAST)
+                | (u8::from(spin) * HOT_SPIN)
+                | (u8::from(decl.kind == ObjKind::Pseudo) * HOT_PSEUDO),
+            subclass: decl.subclass,
+            usage: Usage::default(),
+        };
         Ok(())
     }
 
@@ -621,7 +649,11 @@ impl Engine {
         }
         let name = o.decl.class.0;
         let c = self.class_for(name, sub);
-        self.objs[obj.0 as usize].as_mut().expect("checked").classes[sub as usize] = c;
+        let o = self.objs[obj.0 as usize].as_mut().expect("checked");
+        o.classes[sub as usize] = c;
+        if sub == o.decl.subclass {
+            self.hot[obj.0 as usize].class = c;
+        }
         c
     }
 
@@ -699,27 +731,27 @@ impl Engine {
         check: bool,
         site: SiteId,
     ) -> bool {
-        let Some(Some(o)) = self.objs.get(lock.0 as usize) else {
+        let Some(&o) = self.hot.get(lock.0 as usize) else {
             return false;
         };
         let Some(Some(th)) = self.threads.get_mut(t.0 as usize) else {
             return false;
         };
-        let kind = o.decl.kind;
-        let sub = subclass.unwrap_or(o.decl.subclass);
-        if !kind.is_lock() || sub > 7 || (kind == ObjKind::RwLock && !o.decl.fair) {
+        // Declared subclass only, a resolved class, a lock that is not an unfair rwlock.
+        if o.flags & HOT_FAST == 0
+            || o.class == u32::MAX
+            || subclass.is_some_and(|s| s != o.subclass)
+        {
             return false;
         }
-        let class = o.classes[sub as usize];
-        if class == u32::MAX {
-            return false;
-        }
-        if !try_ && !o.spin && kind != ObjKind::Pseudo && (th.ctx_no_block || th.spin_held > 0) {
+        let class = o.class;
+        let (spin, pseudo) = (o.flags & HOT_SPIN != 0, o.flags & HOT_PSEUDO != 0);
+        if !try_ && !spin && !pseudo && (th.ctx_no_block || th.spin_held > 0) {
             return false;
         }
         // Usage bits this acquire would set must all be set already.
         let want = th.want[usize::from(try_) * 2 + usize::from(mode.is_shared())];
-        if subclass.is_some_and(|s| s != o.decl.subclass) || !o.usage.contains(want) {
+        if !o.usage.contains(want) {
             return false;
         }
         let irq_level = th.irq_level();
@@ -751,7 +783,7 @@ impl Engine {
         } else if !try_ && check {
             return false;
         }
-        let (spin, serial, pseudo) = (o.spin, o.serial, kind == ObjKind::Pseudo);
+        let serial = o.serial;
         th.held.push(Held {
             obj: lock,
             class,
@@ -842,10 +874,10 @@ impl Engine {
         // Irq usage (check:false holds still count, as the spec says).
         self.mark_acquire_usage(t, class, mode, try_, site, stack);
         let usage = self.classes[class as usize].usage;
-        if let Some(Some(o)) = self.objs.get_mut(lock.0 as usize)
+        if let Some(Some(o)) = self.objs.get(lock.0 as usize)
             && sub == o.decl.subclass
         {
-            o.usage = usage;
+            self.hot[lock.0 as usize].usage = usage;
         }
 
         // nest_lock must be held.
@@ -1620,6 +1652,7 @@ impl Engine {
         let serial = serial_hash(self.serial);
         if let Some(Some(o)) = self.objs.get_mut(obj.0 as usize) {
             o.serial = serial;
+            self.hot[obj.0 as usize].serial = serial;
         }
         Ok(())
     }
