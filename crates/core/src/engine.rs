@@ -619,7 +619,8 @@ impl Engine {
         if self.hot.len() <= i {
             self.hot.resize(i + 1, ObjHot::default());
         }
-        let fast = decl.kind.is_lock() && !(decl.kind == ObjKind::RwLock && !decl.fair);
+        // Unfair rwlocks turn reads into recursive reads: the general path handles that.
+        let fast = decl.kind.is_lock() && (decl.kind != ObjKind::RwLock || decl.fair);
         self.hot[i] = ObjHot {
             serial: serial_hash(self.serial),
             class: u32::MAX,
