@@ -51,9 +51,10 @@ pub struct Edge {
     /// Union of the type bits recorded.
     pub types: u8,
     /// Expanded edges `(from state, to state)` already inserted into the order, as
-    /// `P01 | P00 | P11 | P10`. Searches follow these, not `types`, so that while `add` inserts
-    /// the pairs of new type bits one at a time, the searches never see a pair that is not
-    /// in the order yet.
+    /// `P01 | P00 | P11 | P10`. The order's searches follow these, not `types`, so that while
+    /// `add` inserts pairs one at a time they never see a pair that is not in the order yet.
+    /// Pairs out of state 1 of a node that no recursive-read edge enters yet are left out
+    /// (see `Graph::active1`).
     pub pairs: u8,
 }
 
@@ -132,6 +133,11 @@ pub struct Graph {
     mark: Vec<u32>,
     mark2: Vec<u32>,
     generation: u32,
+    /// State 1 of the node ("entered as a recursive reader") has an inserted incoming pair.
+    /// Until it does, that state is unreachable, so its outgoing pairs cannot be on a cycle
+    /// and are not inserted: in graphs without recursive readers this halves the order
+    /// maintenance. They are inserted when the state becomes reachable.
+    active1: Vec<bool>,
 }
 
 fn key(from: u32, to: u32) -> u64 {
@@ -144,6 +150,7 @@ impl Graph {
         let n = self.out.len() as u32;
         self.out.push(Vec::new());
         self.inc.push(Vec::new());
+        self.active1.push(false);
         for s in 0..2 {
             self.parent.push(2 * n + s);
             self.ord.push(self.next_ord);
@@ -233,15 +240,8 @@ impl Graph {
         let new_bits = bits & !old;
         let mut cyclic = false;
         if new_bits != 0 {
-            let all = old | bits;
-            self.edges[edge as usize].types = all;
-            let fresh = pairs_of(all) & !self.edges[edge as usize].pairs;
-            for (pair, fs, ts) in [(P01, 0, 1), (P00, 0, 0), (P11, 1, 1), (P10, 1, 0)] {
-                if fresh & pair != 0 {
-                    self.edges[edge as usize].pairs |= pair;
-                    cyclic |= self.pk_insert(2 * from + fs, 2 * to + ts);
-                }
-            }
+            self.edges[edge as usize].types = old | bits;
+            cyclic = self.insert_pairs(edge);
         }
         AddResult {
             edge,
@@ -249,6 +249,34 @@ impl Graph {
             new_bits,
             cyclic,
         }
+    }
+
+    /// Inserts the pairs of `edge` that its types call for and that are not in the order yet,
+    /// activating state 1 of target nodes (and inserting their deferred pairs) as needed.
+    /// Returns true when some inserted pair lies on a cycle.
+    fn insert_pairs(&mut self, edge: u32) -> bool {
+        let mut cyclic = false;
+        let mut work = vec![edge];
+        while let Some(e) = work.pop() {
+            let Edge {
+                from, to, types, ..
+            } = self.edges[e as usize];
+            let want = pairs_of(types) & !self.edges[e as usize].pairs;
+            for (pair, fs, ts) in [(P01, 0, 1), (P00, 0, 0), (P11, 1, 1), (P10, 1, 0)] {
+                if want & pair == 0 || (fs == 1 && !self.active1[from as usize]) {
+                    continue;
+                }
+                self.edges[e as usize].pairs |= pair;
+                cyclic |= self.pk_insert(2 * from + fs, 2 * to + ts);
+                if ts == 1 && !self.active1[to as usize] {
+                    // State 1 of `to` becomes reachable: its deferred out-pairs go in now.
+                    // Any cycle through them enters `to` through this very pair.
+                    self.active1[to as usize] = true;
+                    work.extend(self.out[to as usize].iter().copied());
+                }
+            }
+        }
+        cyclic
     }
 
     /// True when some state of `a` and some state of `b` share a component.
@@ -588,7 +616,8 @@ impl Graph {
     }
 
     /// Breadth-first search over expanded states from `starts`, forward or backward, for the
-    /// first state accepted by `target`. Returns the state and the edges of the walk from a
+    /// first state accepted by `target`. It follows every pair the types call for (deferred
+    /// ones included), so a start in an unreachable state 1 still sees its edges. Returns the state and the edges of the walk from a
     /// start to it (in forward order).
     pub fn search(
         &self,
@@ -627,11 +656,11 @@ impl Graph {
             };
             for &e in list {
                 let Edge {
-                    from, to, pairs, ..
+                    from, to, types, ..
                 } = self.edges[e as usize];
                 let mut next = [u32::MAX; 2];
                 if forward {
-                    let (to1, to0) = forward_targets(pairs, s);
+                    let (to1, to0) = forward_targets(pairs_of(types), s);
                     if to1 {
                         next[0] = 2 * to + 1;
                     }
@@ -639,7 +668,7 @@ impl Graph {
                         next[1] = 2 * to;
                     }
                 } else {
-                    let (from0, from1) = backward_sources(pairs, s);
+                    let (from0, from1) = backward_sources(pairs_of(types), s);
                     if from0 {
                         next[0] = 2 * from;
                     }

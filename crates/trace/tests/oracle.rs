@@ -676,7 +676,13 @@ fn plant_cycle(mut p: Program, cycle: &[usize], plants: &[Plant], schedule: &[u8
 
 // ----- properties ------------------------------------------------------------------------------
 
+/// `cases` unless `ORACLE_CASES` asks for more (for long hunts in release mode:
+/// `ORACLE_CASES=200000 cargo test --release -p lockdep-trace --test oracle`).
 fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("ORACLE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
     ProptestConfig {
         // Failures print the trace; no regression files are written into the source tree.
         failure_persistence: None,
