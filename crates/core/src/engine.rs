@@ -192,11 +192,39 @@ impl CacheEntry {
 
 const THREAD_CACHE_SLOTS: usize = 1024;
 
-fn cache_slot(key: u64) -> usize {
-    ((key ^ (key >> 29)) as usize) & (THREAD_CACHE_SLOTS - 1)
+/// First slot of the key's 2-way set.
+fn cache_set(key: u64) -> usize {
+    (((key ^ (key >> 29)) as usize) & (THREAD_CACHE_SLOTS / 2 - 1)) * 2
 }
 
 impl ThreadData {
+    /// Looks the chain up in the thread's 2-way cache (most recently used way first).
+    #[inline]
+    fn cache_hit(&mut self, key: u64, obj_hash: u64) -> bool {
+        let set = cache_set(key);
+        let Some(ways) = self.chain_cache.get_mut(set..set + 2) else {
+            return false;
+        };
+        if ways[0].hit(key, obj_hash) {
+            return true;
+        }
+        if ways[1].hit(key, obj_hash) {
+            ways.swap(0, 1);
+            return true;
+        }
+        false
+    }
+
+    /// Puts the chain in the thread's cache as the most recently used way of its set.
+    fn cache_insert(&mut self, key: u64, obj_hash: u64, gate_free: bool) {
+        if self.chain_cache.is_empty() {
+            self.chain_cache = vec![CacheEntry::default(); THREAD_CACHE_SLOTS].into_boxed_slice();
+        }
+        let set = cache_set(key);
+        self.chain_cache[set + 1] = self.chain_cache[set];
+        self.chain_cache[set] = CacheEntry::new(key, obj_hash, gate_free);
+    }
+
     fn irq_level(&self) -> u32 {
         self.hardirq_depth + self.softirq_depth
     }
@@ -263,6 +291,8 @@ pub struct Stats {
     pub chain_hits: u64,
     /// Chain-cache misses (full validation).
     pub chain_misses: u64,
+    /// Known chains found in the global map because the thread's own cache missed.
+    pub thread_cache_misses: u64,
     /// Classes.
     pub classes: usize,
     /// Dependency edges.
@@ -762,20 +792,13 @@ impl Engine {
         };
         let key = entry_key(prev_key, class, mode, try_, check, None);
         if !try_ && check && th.held.last().is_none_or(|h| h.nest.is_none()) {
-            let slot = cache_slot(key);
-            let hit = th
-                .chain_cache
-                .get(slot)
-                .is_some_and(|c| c.hit(key, th.obj_hash));
-            if !hit {
+            let obj_hash = th.obj_hash;
+            if !th.cache_hit(key, obj_hash) {
                 // Validated before by another thread of this class (or evicted here)?
+                self.stats.thread_cache_misses += 1;
                 match self.chains.get(&key) {
-                    Some(info) if info.gate_free || info.obj_hash == th.obj_hash => {
-                        if th.chain_cache.is_empty() {
-                            th.chain_cache =
-                                vec![CacheEntry::default(); THREAD_CACHE_SLOTS].into_boxed_slice();
-                        }
-                        th.chain_cache[slot] = CacheEntry::new(key, th.obj_hash, info.gate_free);
+                    Some(info) if info.gate_free || info.obj_hash == obj_hash => {
+                        th.cache_insert(key, obj_hash, info.gate_free);
                     }
                     _ => return false,
                 }
@@ -1045,20 +1068,13 @@ impl Engine {
             self.validate_nested(t, site, stack);
             return;
         }
-        if th
-            .chain_cache
-            .get(cache_slot(key))
-            .is_some_and(|c| c.hit(key, obj_hash))
-        {
+        if th.cache_hit(key, obj_hash) {
             self.stats.chain_hits += 1;
             return;
         }
         let info = self.validate_chain_slow(t, key, obj_hash, site, stack);
         let th = self.threads[t.0 as usize].as_mut().expect("exists");
-        if th.chain_cache.is_empty() {
-            th.chain_cache = vec![CacheEntry::default(); THREAD_CACHE_SLOTS].into_boxed_slice();
-        }
-        th.chain_cache[cache_slot(key)] = CacheEntry::new(key, obj_hash, info.gate_free);
+        th.cache_insert(key, obj_hash, info.gate_free);
     }
 
     /// Same-class recursion check of the top of the held stack against every held lock (all
@@ -1224,7 +1240,14 @@ impl Engine {
                 to_site: if n.site == SiteId::NONE { site } else { n.site },
                 stack,
                 seq: self.seq,
-                gates: gates.to_vec(),
+                // An object of P's or N's class can never gate a cycle through P -> N (the
+                // gate's class must not be in the cycle): leaving them out lets most edges be
+                // gate-free, so their chains need not track which objects are held.
+                gates: gates
+                    .iter()
+                    .filter(|g| g.class != p.class && g.class != n.class)
+                    .copied()
+                    .collect(),
             });
         } else {
             let info = &mut self.edge_info[r.edge as usize];
