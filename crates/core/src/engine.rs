@@ -1360,21 +1360,7 @@ impl Engine {
         site: SiteId,
         stack: StackId,
     ) {
-        let th = self.thread(t);
-        let read = mode.is_shared();
-        let mut want = Usage::default();
-        if !try_ && th.hardirq_depth > 0 {
-            want.set(usage::bit(usage::HARD, usage::USED_IN, read));
-        }
-        if !try_ && th.softirq_depth > 0 {
-            want.set(usage::bit(usage::SOFT, usage::USED_IN, read));
-        }
-        if th.hard_enabled() {
-            want.set(usage::bit(usage::HARD, usage::ENABLED, read));
-        }
-        if th.soft_enabled() {
-            want.set(usage::bit(usage::SOFT, usage::ENABLED, read));
-        }
+        let want = self.thread(t).want[usize::from(try_) * 2 + usize::from(mode.is_shared())];
         let have = self.classes[class as usize].usage;
         if have.contains(want) {
             return;

@@ -5,18 +5,9 @@ use std::path::{Path, PathBuf};
 
 use lockdep_trace::{check_expectations, check_file};
 
-/// The one declared skip list (`tests/scenarios-skip.txt`): shared-corpus scenarios not
-/// expected to pass yet. It only shrinks.
-fn skip_list() -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios-skip.txt");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect()
-}
+#[path = "../../../tests/support/skip_list.rs"]
+mod skip_list;
+use skip_list::skip_list;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
