@@ -9,6 +9,8 @@ use crate::op::{
 use crate::report::{EdgeReport, HeldReport, Kind, NodeKind, Report, Severity, signature};
 use crate::usage::{self, Usage};
 
+mod events;
+
 /// Most cycles reported for one new dependency (each distinct class set once).
 const MAX_CYCLES_PER_EDGE: usize = 32;
 /// Most DFS steps spent enumerating cycles for one new dependency.
@@ -65,8 +67,25 @@ struct ClassData {
 #[derive(Debug)]
 struct NodeData {
     kind: NodeKind,
-    /// Class (for locks) or thread-class name.
+    /// Lock class (for `free(L)` nodes), `u32::MAX` for event nodes.
     class: u32,
+    /// The class name shown in reports (bare, as the trace declares it).
+    label: String,
+}
+
+/// Why an edge exists (reports say it; happens-before pruning needs it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EdgeRule {
+    /// A held lock, by §1's walk, before a blocking acquire or a wait.
+    Held,
+    /// An owed event (thread exit, running work, deferred item, declared obligation).
+    Owed,
+    /// Signal rule (a): the signaller held or had acquired the lock.
+    SignalLock,
+    /// Signal rule (b): the signaller had waited while a waiter of the event waited.
+    SignalWait,
+    /// A queue structure (flush_queue, capacity-1 queues).
+    Queue,
 }
 
 #[derive(Debug)]
@@ -115,6 +134,21 @@ struct EdgeInfo {
     seq: u64,
     /// Objects held for write at *every* recording so far.
     gates: Vec<Gate>,
+    /// Every recording was a timed wait (cycles through it are warnings).
+    timed: bool,
+    rule: EdgeRule,
+}
+
+/// What a new edge records besides its endpoints.
+#[derive(Clone, Copy, Debug)]
+struct EdgeMeta {
+    from_mode: Mode,
+    to_mode: Mode,
+    from_site: SiteId,
+    to_site: SiteId,
+    stack: StackId,
+    timed: bool,
+    rule: EdgeRule,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -131,6 +165,23 @@ struct Held {
     serial: u64,
     spin: bool,
     pseudo: bool,
+}
+
+/// One event a thread owes (besides its locks and its exit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Owed {
+    node: u32,
+    src: OwedSrc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OwedSrc {
+    /// Running this work or deferred item.
+    Running(ObjId),
+    /// An item on the deferred list (its `ran` and every event it produces).
+    Deferred(ObjId),
+    /// Between `obligation_begin` and `obligation_end` of this event object, from this seq.
+    Obligation(ObjId, u64),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -159,6 +210,29 @@ struct ThreadData {
     /// Sum of the hashes of the objects held for write (gate identity of the situation; a sum,
     /// not a XOR, so an object held twice does not cancel out).
     obj_hash: u64,
+    /// Class name of the thread (`exit(T)`'s class): its own name unless declared.
+    tclass: Option<NameId>,
+    /// Events the thread owes besides its held locks and its own exit.
+    owed: Vec<Owed>,
+    /// Hash of `owed` (a sum, order-free): part of the chain key.
+    owe_hash: u64,
+    /// `mix(class_key, owe_hash)`: where every chain key of this thread starts.
+    key_base: u64,
+    /// Sequence number of the thread's latest boundary (signal windows start there).
+    win_start: u64,
+    /// Lock classes blocking-acquired since the boundary (bitset by class, and the list with
+    /// first sequence number and whether it was a recursive read), for signal rule (a).
+    acq_bits: Vec<u64>,
+    acq_list: Vec<(u32, u64, bool)>,
+    /// Committed waits since the boundary: node and latest sequence number (rule (b)).
+    waits: Vec<(u32, u64)>,
+    /// Sequence number of the thread's latest op, and the event object it parked on there.
+    last_seq: u64,
+    pending: Option<ObjId>,
+    /// Items on the thread's deferred list, with the event nodes each will produce.
+    deferred: Vec<(ObjId, Vec<u32>)>,
+    /// Work or deferred items the thread is running (innermost last).
+    running: Vec<ObjId>,
     /// Recently validated chains of this thread, direct-mapped (allocated on first use).
     /// Entries are only ever conservative: a hit means this thread validated exactly this
     /// situation before. It keeps the hot path in the thread's own cache lines, as the
@@ -328,6 +402,13 @@ pub struct Engine {
     /// when non-zero.
     irq_unsafe: [u32; 2],
     stats: Stats,
+    /// Event-class nodes by (kind, class name).
+    event_nodes: FxHashMap<(u8, u32), u32>,
+    /// Parked waiters per event object: (thread, seq of the wait).
+    waiters: FxHashMap<u32, Vec<(ThreadId, u64)>>,
+    /// Queue of each queued work item, and the `ran` nodes running on each queue.
+    work_queue: FxHashMap<u32, u32>,
+    running_on: FxHashMap<u32, Vec<u32>>,
     /// Reused by `walk_edges` (no allocation per chain miss).
     scratch_holders: Vec<Held>,
     scratch_gates: Vec<Gate>,
@@ -454,6 +535,8 @@ impl Engine {
             _ => return false,
         }
         let h = th.held.pop().expect("checked");
+        th.last_seq = self.seq;
+        th.pending = None;
         if h.spin {
             th.spin_held -= 1;
         }
@@ -466,12 +549,21 @@ impl Engine {
     #[inline(never)]
     fn apply_inner(&mut self, ev: &Event) -> Result<(), EngineError> {
         let (site, stack) = (ev.site, ev.stack);
+        if let Some(t) = ev.op.thread() {
+            // A thread's new op ends its pending wait (it returned).
+            let seq = self.seq;
+            let th = self.thread_mut(t);
+            th.last_seq = seq;
+            th.pending = None;
+        }
         match ev.op {
             Op::New { obj, decl } => self.op_new(obj, decl),
             Op::ThreadClass { thread, class } => {
                 let key = mix(0x7468_7265_6164, u64::from(class.0));
                 let th = self.thread_mut(thread);
                 th.class_key = key;
+                th.tclass = Some(class);
+                self.rekey(thread);
                 Ok(())
             }
             Op::Free { thread, obj } => self.op_free(thread, obj, site, stack),
@@ -487,6 +579,7 @@ impl Engine {
                 th.held.clear();
                 th.spin_held = 0;
                 th.obj_hash = 0;
+                self.exit_events(thread);
                 Ok(())
             }
             Op::Acquire {
@@ -621,10 +714,7 @@ impl Engine {
             | Op::Defer { .. }
             | Op::FlushPoint { .. }
             | Op::ObligationBegin { .. }
-            | Op::ObligationEnd { .. } => err(format!(
-                "op {:?} is not supported yet by the engine (event rules come with the events issue)",
-                ev.op.name()
-            )),
+            | Op::ObligationEnd { .. } => self.apply_event(&ev.op, site, stack),
         }
     }
 
@@ -703,6 +793,7 @@ impl Engine {
         self.nodes.push(NodeData {
             kind: NodeKind::Lock,
             class: c,
+            label: display.clone(),
         });
         self.classes.push(ClassData {
             display,
@@ -735,8 +826,21 @@ impl Engine {
                 spin_held: 0,
                 obj_hash: 0,
                 chain_cache: Box::default(),
+                tclass: None,
+                owed: Vec::new(),
+                owe_hash: 0,
+                key_base: 0,
+                win_start: 0,
+                acq_bits: Vec::new(),
+                acq_list: Vec::new(),
+                waits: Vec::new(),
+                last_seq: 0,
+                pending: None,
+                deferred: Vec::new(),
+                running: Vec::new(),
             };
             th.refresh();
+            th.key_base = mix(th.class_key, 0);
             th
         })
     }
@@ -785,10 +889,19 @@ impl Engine {
         if !o.usage.contains(want) {
             return false;
         }
+        if !try_ && check {
+            // Rule (a) window (see op_acquire); a class not seen since the boundary takes the
+            // general path, which records it.
+            let bit = 1u64 << (class % 64);
+            match th.acq_bits.get((class / 64) as usize) {
+                Some(b) if b & bit != 0 => {}
+                _ => return false,
+            }
+        }
         let irq_level = th.irq_level();
         let prev_key = match th.held.last() {
             Some(h) if h.irq_level == irq_level => h.key,
-            _ => mix(th.class_key, u64::from(irq_level)),
+            _ => mix(th.key_base, u64::from(irq_level)),
         };
         let key = entry_key(prev_key, class, mode, try_, check, None);
         if !try_ && check && th.held.last().is_none_or(|h| h.nest.is_none()) {
@@ -807,6 +920,8 @@ impl Engine {
         } else if !try_ && check {
             return false;
         }
+        th.last_seq = self.seq;
+        th.pending = None;
         let serial = o.serial;
         th.held.push(Held {
             obj: lock,
@@ -948,7 +1063,7 @@ impl Engine {
         let irq_level = th.irq_level();
         let prev_key = match th.held.last() {
             Some(h) if h.irq_level == irq_level => h.key,
-            _ => mix(th.class_key, u64::from(irq_level)),
+            _ => mix(th.key_base, u64::from(irq_level)),
         };
         let key = entry_key(prev_key, class, mode, try_, check, nest_class);
         th.held.push(Held {
@@ -967,6 +1082,17 @@ impl Engine {
         });
         if !try_ && check {
             self.validate_chain(t, site, stack);
+            // Rule (a) window: lock classes blocking-acquired since the boundary.
+            let seq = self.seq;
+            let th = self.threads[t.0 as usize].as_mut().expect("exists");
+            let w = (class / 64) as usize;
+            if th.acq_bits.len() <= w {
+                th.acq_bits.resize(w + 1, 0);
+            }
+            if th.acq_bits[w] & (1 << (class % 64)) == 0 {
+                th.acq_bits[w] |= 1 << (class % 64);
+                th.acq_list.push((class, seq, mode == Mode::ReadRecursive));
+            }
         }
         let th = self.threads[t.0 as usize].as_mut().expect("exists");
         if spin {
@@ -976,6 +1102,29 @@ impl Engine {
             th.obj_hash = th.obj_hash.wrapping_add(serial);
         }
         Ok(())
+    }
+
+    /// A blocking, checked acquire (the re-acquire after `cond_wait`).
+    pub(crate) fn apply_lock_acquire(
+        &mut self,
+        t: ThreadId,
+        lock: ObjId,
+        mode: Mode,
+        site: SiteId,
+        stack: StackId,
+    ) -> Result<(), EngineError> {
+        self.op_acquire(t, lock, mode, false, None, None, true, site, stack)
+    }
+
+    /// A release (the release before `cond_wait`).
+    pub(crate) fn apply_lock_release(
+        &mut self,
+        t: ThreadId,
+        lock: ObjId,
+        site: SiteId,
+        stack: StackId,
+    ) -> Result<(), EngineError> {
+        self.op_release(t, lock, site, stack)
     }
 
     fn op_release(
@@ -1039,6 +1188,21 @@ impl Engine {
         }
         // Recompute the chain keys above the removed entry (no re-validation: see
         // ARCHITECTURE.md, "out-of-order release").
+        self.rekey_from(t, i);
+        true
+    }
+
+    /// Recomputes the thread's key base (thread class + owed events) and every held entry's
+    /// chain key.
+    pub(crate) fn rekey(&mut self, t: ThreadId) {
+        let th = self.threads[t.0 as usize].as_mut().expect("exists");
+        th.key_base = mix(th.class_key, th.owe_hash);
+        self.rekey_from(t, 0);
+    }
+
+    /// Recomputes the chain keys of the held entries from index `i` up.
+    fn rekey_from(&mut self, t: ThreadId, i: usize) {
+        let th = self.threads[t.0 as usize].as_mut().expect("exists");
         for j in i..th.held.len() {
             let nest_class = th.held[j].nest.map(|n| {
                 self.objs[n.0 as usize]
@@ -1048,12 +1212,11 @@ impl Engine {
             let prev = if j > 0 && th.held[j - 1].irq_level == th.held[j].irq_level {
                 th.held[j - 1].key
             } else {
-                mix(th.class_key, u64::from(th.held[j].irq_level))
+                mix(th.key_base, u64::from(th.held[j].irq_level))
             };
             let h = &mut th.held[j];
             h.key = entry_key(prev, h.class, h.mode, h.try_, h.check, nest_class);
         }
-        true
     }
 
     /// Validates the top of the held stack unless its chain was validated before.
@@ -1192,10 +1355,6 @@ impl Engine {
                 break;
             }
         }
-        if holders.is_empty() {
-            self.scratch_holders = holders;
-            return true;
-        }
         let mut gates = std::mem::take(&mut self.scratch_gates);
         gates.clear();
         gates.extend(
@@ -1211,12 +1370,16 @@ impl Engine {
         for h in &holders {
             gate_free &= self.add_dependency(t, h, &top, &gates, site, stack);
         }
+        // The thread's other obligations (its exit, running work, deferred items, declared
+        // obligations) wait for this lock too (§3, owed events).
+        let to = self.classes[top.class as usize].node;
+        gate_free &= self.owed_edges(t, to, top.mode, &gates, site, stack);
         self.scratch_holders = holders;
         self.scratch_gates = gates;
         gate_free
     }
 
-    /// Adds one lock dependency; returns true when its gate set is empty.
+    /// Adds one lock dependency `P -> N`; returns true when its gate set is empty.
     fn add_dependency(
         &mut self,
         t: ThreadId,
@@ -1229,34 +1392,72 @@ impl Engine {
         let bits = graph::edge_type(p.mode.is_shared(), n.mode == Mode::ReadRecursive);
         let from = self.classes[p.class as usize].node;
         let to = self.classes[n.class as usize].node;
+        let meta = EdgeMeta {
+            from_mode: p.mode,
+            to_mode: n.mode,
+            from_site: p.site,
+            to_site: if n.site == SiteId::NONE { site } else { n.site },
+            stack,
+            timed: false,
+            rule: EdgeRule::Held,
+        };
+        self.add_edge(t, from, to, bits, meta, gates, site, stack)
+    }
+
+    /// Adds (or re-records) the edge `from -> to` between graph nodes, keeps its gate set,
+    /// reports the cycles it closes and the irq paths it opens. Returns true when its gate set
+    /// is empty.
+    #[allow(clippy::too_many_arguments)]
+    fn add_edge(
+        &mut self,
+        t: ThreadId,
+        from: u32,
+        to: u32,
+        bits: u8,
+        meta: EdgeMeta,
+        gates: &[Gate],
+        site: SiteId,
+        stack: StackId,
+    ) -> bool {
         let r = self.graph.add(from, to, bits);
-        let mut shrunk = false;
+        let mut changed = false;
         if r.created {
+            let (fc, tc) = (
+                self.nodes[from as usize].class,
+                self.nodes[to as usize].class,
+            );
             self.edge_info.push(EdgeInfo {
                 thread: t.0,
-                from_mode: p.mode,
-                to_mode: n.mode,
-                from_site: p.site,
-                to_site: if n.site == SiteId::NONE { site } else { n.site },
-                stack,
+                from_mode: meta.from_mode,
+                to_mode: meta.to_mode,
+                from_site: meta.from_site,
+                to_site: meta.to_site,
+                stack: meta.stack,
                 seq: self.seq,
-                // An object of P's or N's class can never gate a cycle through P -> N (the
+                // An object of the edge's own classes can never gate a cycle through it (the
                 // gate's class must not be in the cycle): leaving them out lets most edges be
                 // gate-free, so their chains need not track which objects are held.
                 gates: gates
                     .iter()
-                    .filter(|g| g.class != p.class && g.class != n.class)
+                    .filter(|g| g.class != fc && g.class != tc)
                     .copied()
                     .collect(),
+                timed: meta.timed,
+                rule: meta.rule,
             });
         } else {
             let info = &mut self.edge_info[r.edge as usize];
             let before = info.gates.len();
             info.gates.retain(|g| gates.contains(g));
-            shrunk = info.gates.len() != before;
+            changed = info.gates.len() != before;
+            if info.timed && !meta.timed {
+                // An untimed recording makes the edge hard.
+                info.timed = false;
+                changed = true;
+            }
         }
         let gate_free = self.edge_info[r.edge as usize].gates.is_empty();
-        let on_cycle = r.cyclic || (shrunk && self.graph.same_component(from, to));
+        let on_cycle = r.cyclic || (changed && self.graph.same_component(from, to));
         if on_cycle {
             self.report_cycles(r.edge, t, site, stack);
         }
@@ -1282,13 +1483,14 @@ impl Engine {
             |n: u32| comps.contains(&g.find_ro(2 * n)) || comps.contains(&g.find_ro(2 * n + 1));
         let cycles = g.cycles_through(e, &allowed, MAX_CYCLES_PER_EDGE, MAX_CYCLE_STEPS);
         for cycle in cycles {
-            let node_classes: Vec<u32> = cycle
+            let nodes: Vec<u32> = cycle.iter().map(|&e| self.graph.edge(e).from).collect();
+            let node_classes: Vec<u32> = nodes
                 .iter()
-                .map(|&e| self.nodes[self.graph.edge(e).from as usize].class)
+                .map(|&n| self.nodes[n as usize].class)
                 .collect();
-            let classes: Vec<String> = node_classes
+            let classes: Vec<String> = nodes
                 .iter()
-                .map(|&c| self.classes[c as usize].display.clone())
+                .map(|&n| self.nodes[n as usize].label.clone())
                 .collect();
             // Gate rule: one lock object held for write at every recording of every edge.
             let mut common: Vec<Gate> = self.edge_info[cycle[0] as usize].gates.clone();
@@ -1297,28 +1499,42 @@ impl Engine {
                 common.retain(|x| g.contains(x));
             }
             common.retain(|g| !node_classes.contains(&g.class));
-            let (severity, mut notes) = match common.first() {
-                Some(g) => (
+            let timed = cycle.iter().any(|&ce| self.edge_info[ce as usize].timed);
+            let (severity, mut notes) = match (common.first(), timed) {
+                (Some(g), _) => (
                     Severity::Warning,
                     vec![format!(
                         "every dependency of this cycle was recorded while holding the same {} lock for write: it serialises them (gate lock)",
                         self.classes[g.class as usize].display
                     )],
                 ),
-                None => (Severity::Error, Vec::new()),
+                (None, true) => (
+                    Severity::Warning,
+                    vec!["a wait in this cycle has a timeout: it cannot hang forever, but it can stall until the timeout".to_owned()],
+                ),
+                (None, false) => (Severity::Error, Vec::new()),
             };
             let edges: Vec<EdgeReport> = cycle.iter().map(|&ce| self.edge_report(ce)).collect();
-            let mut chain: Vec<&str> = classes.iter().map(String::as_str).collect();
-            chain.push(&classes[0]);
-            let title = format!(
-                "possible circular locking dependency: {}",
-                chain.join(" -> ")
-            );
+            let events = nodes
+                .iter()
+                .any(|&n| self.nodes[n as usize].kind != NodeKind::Lock);
+            let mut chain: Vec<String> = nodes.iter().map(|&n| self.node_name(n)).collect();
+            chain.push(chain[0].clone());
+            let title = if events {
+                format!("possible deadlock: {}", chain.join(" -> "))
+            } else {
+                format!(
+                    "possible circular locking dependency: {}",
+                    chain.join(" -> ")
+                )
+            };
             notes.push(format!("{} classes in the cycle", classes.len()));
-            self.emit(
+            let sig: Vec<String> = nodes.iter().map(|&n| self.node_qualified(n)).collect();
+            self.emit_sig(
                 Kind::Circular,
                 severity,
                 classes,
+                Some(sig),
                 title,
                 t,
                 site,
@@ -1332,11 +1548,13 @@ impl Engine {
     fn edge_report(&self, e: u32) -> EdgeReport {
         let edge = self.graph.edge(e);
         let info = &self.edge_info[e as usize];
-        let fc = self.nodes[edge.from as usize].class;
-        let tc = self.nodes[edge.to as usize].class;
+        let (fl, tl) = (
+            self.nodes[edge.from as usize].label.clone(),
+            self.nodes[edge.to as usize].label.clone(),
+        );
         EdgeReport {
-            from: self.classes[fc as usize].display.clone(),
-            to: self.classes[tc as usize].display.clone(),
+            from: fl,
+            to: tl,
             from_kind: self.nodes[edge.from as usize].kind,
             to_kind: self.nodes[edge.to as usize].kind,
             from_mode: info.from_mode.as_str(),
@@ -1346,6 +1564,13 @@ impl Engine {
             to_site: self.site_opt(info.to_site),
             stack: self.stack_strings(info.stack),
             seq: info.seq,
+            why: match info.rule {
+                EdgeRule::Held => "held",
+                EdgeRule::Owed => "owed",
+                EdgeRule::SignalLock => "signal-lock",
+                EdgeRule::SignalWait => "signal-wait",
+                EdgeRule::Queue => "queue",
+            },
         }
     }
 
@@ -1456,13 +1681,25 @@ impl Engine {
     }
 
     fn is_safe_state(&self, x: u32, state: usize) -> bool {
-        let u = self.classes[self.nodes[(x / 2) as usize].class as usize].usage;
+        let Some(c) = self
+            .classes
+            .get(self.nodes[(x / 2) as usize].class as usize)
+        else {
+            return false; // event nodes carry no irq usage
+        };
+        let u = c.usage;
         u.has(usage::bit(state, usage::USED_IN, false))
             || (x % 2 == 1 && u.has(usage::bit(state, usage::USED_IN, true)))
     }
 
     fn is_unsafe_state(&self, x: u32, state: usize) -> bool {
-        let u = self.classes[self.nodes[(x / 2) as usize].class as usize].usage;
+        let Some(c) = self
+            .classes
+            .get(self.nodes[(x / 2) as usize].class as usize)
+        else {
+            return false;
+        };
+        let u = c.usage;
         u.has(usage::bit(state, usage::ENABLED, false))
             || (x.is_multiple_of(2) && u.has(usage::bit(state, usage::ENABLED, true)))
     }
@@ -1713,7 +1950,28 @@ impl Engine {
         edges: Vec<EdgeReport>,
         notes: Vec<String>,
     ) {
-        let sig = signature(kind, &classes);
+        self.emit_sig(
+            kind, severity, classes, None, title, t, site, stack, edges, notes,
+        );
+    }
+
+    /// Like `emit`, with the names the signature hashes when they differ from `classes`
+    /// (event nodes are kind-qualified there, so `avail(C)` and `space(C)` never merge).
+    #[allow(clippy::too_many_arguments)]
+    fn emit_sig(
+        &mut self,
+        kind: Kind,
+        severity: Severity,
+        classes: Vec<String>,
+        sig_names: Option<Vec<String>>,
+        title: String,
+        t: ThreadId,
+        site: SiteId,
+        stack: StackId,
+        edges: Vec<EdgeReport>,
+        notes: Vec<String>,
+    ) {
+        let sig = signature(kind, sig_names.as_deref().unwrap_or(&classes));
         if self.reported.contains(&(sig.clone(), Severity::Error))
             || !self.reported.insert((sig.clone(), severity))
         {
@@ -1744,6 +2002,24 @@ impl Engine {
             held,
             notes,
         });
+    }
+
+    /// `L` for a lock class, `kind(E)` for an event node (titles and text).
+    fn node_name(&self, n: u32) -> String {
+        let node = &self.nodes[n as usize];
+        match node.kind {
+            NodeKind::Lock => node.label.clone(),
+            k => format!("{}({})", k.as_str(), node.label),
+        }
+    }
+
+    /// `L` for a lock class, `kind:E` for an event node (signatures).
+    fn node_qualified(&self, n: u32) -> String {
+        let node = &self.nodes[n as usize];
+        match node.kind {
+            NodeKind::Lock => node.label.clone(),
+            k => format!("{}:{}", k.as_str(), node.label),
+        }
     }
 
     fn thread_name(&self, t: u32) -> String {

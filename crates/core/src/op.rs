@@ -331,6 +331,47 @@ pub enum Op {
 }
 
 impl Op {
+    /// The thread that performs the op (`None` for declarations).
+    pub fn thread(&self) -> Option<ThreadId> {
+        match *self {
+            Op::New { .. } => None,
+            Op::ThreadClass { thread, .. }
+            | Op::Free { thread, .. }
+            | Op::Spawn { thread, .. }
+            | Op::Exit { thread }
+            | Op::Join { thread, .. }
+            | Op::Acquire { thread, .. }
+            | Op::Release { thread, .. }
+            | Op::MightAcquire { thread, .. }
+            | Op::Enter { thread, .. }
+            | Op::Leave { thread, .. }
+            | Op::IrqDisable { thread }
+            | Op::IrqEnable { thread }
+            | Op::SoftirqDisable { thread }
+            | Op::SoftirqEnable { thread }
+            | Op::MightSleep { thread }
+            | Op::Wait { thread, .. }
+            | Op::Signal { thread, .. }
+            | Op::CondWait { thread, .. }
+            | Op::Notify { thread, .. }
+            | Op::Inc { thread, .. }
+            | Op::Dec { thread, .. }
+            | Op::WaitZero { thread, .. }
+            | Op::Send { thread, .. }
+            | Op::Recv { thread, .. }
+            | Op::Close { thread, .. }
+            | Op::Queue { thread, .. }
+            | Op::RunBegin { thread, .. }
+            | Op::RunEnd { thread, .. }
+            | Op::Flush { thread, .. }
+            | Op::FlushQueue { thread, .. }
+            | Op::Defer { thread, .. }
+            | Op::FlushPoint { thread, .. }
+            | Op::ObligationBegin { thread, .. }
+            | Op::ObligationEnd { thread, .. } => Some(thread),
+        }
+    }
+
     /// The trace format's name of the op.
     pub fn name(&self) -> &'static str {
         match self {

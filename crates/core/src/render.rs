@@ -2,10 +2,18 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{EdgeReport, Kind, Report, Severity};
+use crate::report::{EdgeReport, Kind, NodeKind, Report, Severity};
 
 fn banner(kind: Kind, report: &Report) -> String {
     match kind {
+        Kind::Circular
+            if report
+                .edges
+                .iter()
+                .any(|e| e.from_kind != NodeKind::Lock || e.to_kind != NodeKind::Lock) =>
+        {
+            "possible deadlock detected (lock and event dependencies)".into()
+        }
         Kind::Circular => "possible circular locking dependency detected".into(),
         Kind::Recursive => "possible recursive locking detected".into(),
         Kind::SelfWait => "possible self-wait detected".into(),
@@ -134,16 +142,35 @@ fn notes(out: &mut String, r: &Report) {
     }
 }
 
+fn node(kind: NodeKind, name: &str) -> String {
+    match kind {
+        NodeKind::Lock => name.to_owned(),
+        k => format!("{}({name})", k.as_str()),
+    }
+}
+
 fn edge_lines(out: &mut String, i: usize, e: &EdgeReport) {
+    let (from, to) = (node(e.from_kind, &e.from), node(e.to_kind, &e.to));
+    let how = match e.why {
+        "held" if e.to_kind == NodeKind::Lock => {
+            format!(
+                "{} {} taken while holding {} {}",
+                e.to_mode, e.to, e.from_mode, e.from
+            )
+        }
+        "held" => format!("waited for {to} while holding {} {}", e.from_mode, e.from),
+        "owed" => format!("waited for {to} while owing {from}"),
+        "signal-lock" => {
+            format!("{from} is signalled by a thread that took {to} first (its window)")
+        }
+        "signal-wait" => format!(
+            "{from} is signalled by a thread that waited for {to} first, while a waiter was parked"
+        ),
+        _ => format!("{from} cannot happen before {to} (queue order)"),
+    };
     let _ = writeln!(
         out,
-        "-> #{i} ({}) -> ({}):\n       {} {} taken while holding {} {} by {}{}",
-        e.from,
-        e.to,
-        e.to_mode,
-        e.to,
-        e.from_mode,
-        e.from,
+        "-> #{i} {from} -> {to}:\n       {how}, by {}{}",
         e.thread,
         at(&e.to_site)
     );
@@ -187,20 +214,31 @@ fn circular(out: &mut String, r: &Report) {
         notes(out, r);
         return;
     };
-    let _ = writeln!(
-        out,
-        "{} is trying to acquire lock:\n  ({}){}\n",
-        r.thread,
-        new.to,
-        at(&new.to_site)
-    );
-    let _ = writeln!(
-        out,
-        "but task is already holding lock:\n  ({}){}\n",
-        new.from,
-        at(&new.from_site)
-    );
-    let _ = writeln!(out, "which lock already depends on the new lock.\n\n");
+    if new.from_kind == NodeKind::Lock && new.to_kind == NodeKind::Lock {
+        let _ = writeln!(
+            out,
+            "{} is trying to acquire lock:\n  ({}){}\n",
+            r.thread,
+            new.to,
+            at(&new.to_site)
+        );
+        let _ = writeln!(
+            out,
+            "but task is already holding lock:\n  ({}){}\n",
+            new.from,
+            at(&new.from_site)
+        );
+        let _ = writeln!(out, "which lock already depends on the new lock.\n\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "{} just recorded the dependency\n  {} -> {}{}\n\nwhich closes the cycle below.\n\n",
+            r.thread,
+            node(new.from_kind, &new.from),
+            node(new.to_kind, &new.to),
+            at(&new.to_site)
+        );
+    }
     let _ = writeln!(
         out,
         "the existing dependency chain (in reverse order) is:\n"
@@ -241,17 +279,21 @@ fn scenario(out: &mut String, edges: &[EdgeReport], gated: bool) {
     };
     // Column order: the holder of edge i is the class edge i-1 wants; let the new edge's
     // thread go first and last, as lockdep prints.
+    let hold = |e: &EdgeReport| match e.from_kind {
+        NodeKind::Lock => format!("{}({});", lock_verb(e.from_mode), e.from),
+        k => format!("/* owes {} */", node(k, &e.from)),
+    };
+    let want = |e: &EdgeReport| match e.to_kind {
+        NodeKind::Lock => format!("{}({});", lock_verb(e.to_mode), e.to),
+        k => format!("wait({});", node(k, &e.to)),
+    };
     for (i, e) in edges.iter().enumerate() {
-        step(out, i, format!("{}({});", lock_verb(e.from_mode), e.from));
+        step(out, i, hold(e));
     }
     for (i, e) in edges.iter().enumerate().skip(1) {
-        step(out, i, format!("{}({});", lock_verb(e.to_mode), e.to));
+        step(out, i, want(e));
     }
-    step(
-        out,
-        0,
-        format!("{}({});", lock_verb(edges[0].to_mode), edges[0].to),
-    );
+    step(out, 0, want(&edges[0]));
     if gated {
         let _ = writeln!(
             out,

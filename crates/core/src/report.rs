@@ -97,6 +97,37 @@ pub enum NodeKind {
     Lock,
     /// `exit(T)`: a thread class ending.
     ThreadExit,
+    /// `done(E)`: a completion or waitqueue event.
+    Done,
+    /// `notified(V)`: a condvar notification.
+    Notified,
+    /// `zero(N)`: a counter reaching zero.
+    Zero,
+    /// `avail(C)`: a message available on a channel.
+    Avail,
+    /// `space(C)`: room on a channel.
+    Space,
+    /// `ran(W)`: a work or deferred item has run.
+    Ran,
+    /// `drained(X)`: everything queued on a work queue has run.
+    Drained,
+}
+
+impl NodeKind {
+    /// The spec's name of the node kind (`free`, `exit`, `done`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Lock => "free",
+            NodeKind::ThreadExit => "exit",
+            NodeKind::Done => "done",
+            NodeKind::Notified => "notified",
+            NodeKind::Zero => "zero",
+            NodeKind::Avail => "avail",
+            NodeKind::Space => "space",
+            NodeKind::Ran => "ran",
+            NodeKind::Drained => "drained",
+        }
+    }
 }
 
 /// One edge of a reported cycle or path, as first recorded.
@@ -124,6 +155,10 @@ pub struct EdgeReport {
     pub stack: Vec<String>,
     /// Index (0-based) of the op that first recorded the edge.
     pub seq: u64,
+    /// Why the edge exists: `held` (a held lock, §1's walk), `owed` (an owed event: thread
+    /// exit, running work, deferred item, obligation), `signal-lock` / `signal-wait` (the
+    /// signaller's rule (a) / (b)), `queue` (work-queue structure).
+    pub why: &'static str,
 }
 
 /// A lock held by the reporting thread.

@@ -11,7 +11,7 @@ pub const REPORT_SCHEMA_VERSION: u32 = 1;
 fn node_kind(k: NodeKind) -> &'static str {
     match k {
         NodeKind::Lock => "lock",
-        NodeKind::ThreadExit => "thread_exit",
+        other => other.as_str(),
     }
 }
 
@@ -28,6 +28,7 @@ fn edge(e: &EdgeReport) -> Value {
         "to_site": e.to_site,
         "stack": e.stack,
         "event": e.seq,
+        "why": e.why,
     })
 }
 

@@ -1,0 +1,639 @@
+//! Waits for events that are not lock acquisitions (semantics.md §3): owed events, the
+//! signaller's windows (a) and (b), joins, work queues, deferred lists, obligations.
+//!
+//! The graph's nodes are event classes; an edge `X -> Y` means "whoever must produce `X`
+//! waited for `Y` first". Lock nodes are `free(L)`; the others are typed by [`NodeKind`].
+
+use super::{Engine, EngineError, Gate, Owed, OwedSrc, err, is_gate_hold, mix};
+use crate::graph;
+use crate::op::{FlushKind, Mode, ObjId, ObjKind, Produce, SiteId, StackId, ThreadId};
+use crate::report::{Kind, NodeKind, Severity};
+
+use super::{EdgeMeta, EdgeRule, NodeData};
+
+impl Engine {
+    /// The graph node of an event class (created on first use).
+    pub(super) fn event_node(&mut self, kind: NodeKind, name: u32) -> u32 {
+        if let Some(&n) = self.event_nodes.get(&(kind as u8, name)) {
+            return n;
+        }
+        let n = self.graph.add_node();
+        self.nodes.push(NodeData {
+            kind,
+            class: u32::MAX,
+            label: self.names.strings[name as usize].clone(),
+        });
+        self.event_nodes.insert((kind as u8, name), n);
+        n
+    }
+
+    /// `exit(T)` of the thread's class.
+    pub(super) fn exit_node(&mut self, t: ThreadId) -> u32 {
+        let name = match self.thread_mut(t).tclass {
+            Some(c) => c.0,
+            None => {
+                let n = self.thread(t).name.clone();
+                self.names.intern(&n)
+            }
+        };
+        self.event_node(NodeKind::ThreadExit, name)
+    }
+
+    /// The node of an event object for `kind`, checking that the object is an event source.
+    fn obj_node(&mut self, obj: ObjId, kind: NodeKind) -> Result<u32, EngineError> {
+        let o = self.obj(obj)?;
+        if o.decl.kind.is_lock() {
+            return err(format!(
+                "the object is a {}, a lock: it has no {} event (use acquire/release)",
+                o.decl.kind.as_str(),
+                kind.as_str()
+            ));
+        }
+        let name = o.decl.class.0;
+        Ok(self.event_node(kind, name))
+    }
+
+    /// The `done`/`notified`/`zero`/`ran`/`drained` node an obligation on `obj` stands for.
+    fn produced_node(&mut self, obj: ObjId) -> Result<u32, EngineError> {
+        let kind = match self.obj(obj)?.decl.kind {
+            ObjKind::Condvar => NodeKind::Notified,
+            ObjKind::Counter => NodeKind::Zero,
+            ObjKind::Channel => NodeKind::Avail,
+            ObjKind::Work | ObjKind::Deferred => NodeKind::Ran,
+            ObjKind::WorkQueue => NodeKind::Drained,
+            _ => NodeKind::Done,
+        };
+        self.obj_node(obj, kind)
+    }
+
+    /// Every event the thread owes besides its held locks: its exit, then `owed`.
+    fn owed_nodes(&mut self, t: ThreadId) -> Vec<u32> {
+        let exit = self.exit_node(t);
+        let mut v = vec![exit];
+        v.extend(self.thread(t).owed.iter().map(|o| o.node));
+        v.dedup();
+        v
+    }
+
+    /// Changes the thread's owed set, then recomputes its chain keys (the owed set is part of
+    /// every chain key, so a cached chain never hides an owed-event edge).
+    fn set_owed(&mut self, t: ThreadId, f: impl FnOnce(&mut Vec<Owed>)) {
+        let th = self.thread_mut(t);
+        f(&mut th.owed);
+        th.owe_hash = th.owed.iter().fold(0u64, |h, o| {
+            h.wrapping_add(mix(0x6f77_6564, u64::from(o.node)))
+        });
+        self.rekey(t);
+    }
+
+    /// A boundary: signal windows restart here.
+    fn boundary(&mut self, t: ThreadId) {
+        let seq = self.seq;
+        let th = self.thread_mut(t);
+        th.win_start = seq;
+        for &(c, _, _) in &th.acq_list {
+            th.acq_bits[(c / 64) as usize] &= !(1u64 << (c % 64));
+        }
+        th.acq_list.clear();
+        th.waits.clear();
+    }
+
+    /// Write-held lock objects of the thread (gate candidates of the edges it records now).
+    fn current_gates(&self, t: ThreadId) -> Vec<Gate> {
+        self.thread(t)
+            .held
+            .iter()
+            .filter(|h| is_gate_hold(h.mode, h.check, h.pseudo))
+            .map(|h| Gate {
+                serial: h.serial,
+                class: h.class,
+            })
+            .collect()
+    }
+
+    /// Owed-event edges `X -> to` for a blocking acquire's chain miss. Returns true when they
+    /// are all gate-free.
+    pub(super) fn owed_edges(
+        &mut self,
+        t: ThreadId,
+        to: u32,
+        to_mode: Mode,
+        gates: &[Gate],
+        site: SiteId,
+        stack: StackId,
+    ) -> bool {
+        let mut gate_free = true;
+        for x in self.owed_nodes(t) {
+            if x == to {
+                continue;
+            }
+            let meta = EdgeMeta {
+                from_mode: Mode::Write,
+                to_mode,
+                from_site: SiteId::NONE,
+                to_site: site,
+                stack,
+                timed: false,
+                rule: EdgeRule::Owed,
+            };
+            let bits = graph::edge_type(false, to_mode == Mode::ReadRecursive);
+            gate_free &= self.add_edge(t, x, to, bits, meta, gates, site, stack);
+        }
+        gate_free
+    }
+
+    /// A committed wait of `t` for node `y`: edges from held locks (§1's walk), from owed
+    /// events, and the self-wait check. `join_self`: joining itself (the only self-wait on
+    /// `exit`).
+    #[allow(clippy::too_many_arguments)]
+    fn commit_wait(
+        &mut self,
+        t: ThreadId,
+        y: u32,
+        timed: bool,
+        join_self: bool,
+        site: SiteId,
+        stack: StackId,
+    ) {
+        let exit = self.exit_node(t);
+        let owed = self.owed_nodes(t);
+        if join_self || (y != exit && owed.contains(&y)) {
+            let label = self.nodes[y as usize].label.clone();
+            let what = self.node_name(y);
+            let title = format!(
+                "possible self-wait: {} waits for {what}, which only it can produce",
+                self.thread(t).name
+            );
+            let notes = vec![format!(
+                "the thread owes {what} (it runs, defers or declared the producing step, or it is that thread) and waits for it here"
+            )];
+            let sig = vec![self.node_qualified(y)];
+            self.emit_sig(
+                Kind::SelfWait,
+                Severity::Error,
+                vec![label],
+                Some(sig),
+                title,
+                t,
+                site,
+                stack,
+                Vec::new(),
+                notes,
+            );
+        }
+        let gates = self.current_gates(t);
+        // Held locks, as §1's walk for a blocking acquire: trylocks passed plus the first
+        // non-try hold, check:false skipped, stop at an interrupt boundary.
+        let th = self.thread(t);
+        let level = th.irq_level();
+        let mut holders = Vec::new();
+        for h in th.held.iter().rev() {
+            if h.irq_level != level {
+                break;
+            }
+            if !h.check {
+                continue;
+            }
+            holders.push(*h);
+            if !h.try_ {
+                break;
+            }
+        }
+        for h in holders {
+            let from = self.classes[h.class as usize].node;
+            let meta = EdgeMeta {
+                from_mode: h.mode,
+                to_mode: Mode::Write,
+                from_site: h.site,
+                to_site: site,
+                stack,
+                timed,
+                rule: EdgeRule::Held,
+            };
+            self.add_edge(
+                t,
+                from,
+                y,
+                graph::edge_type(h.mode.is_shared(), false),
+                meta,
+                &gates,
+                site,
+                stack,
+            );
+        }
+        for x in owed {
+            if x == y {
+                continue;
+            }
+            let meta = EdgeMeta {
+                from_mode: Mode::Write,
+                to_mode: Mode::Write,
+                from_site: SiteId::NONE,
+                to_site: site,
+                stack,
+                timed,
+                rule: EdgeRule::Owed,
+            };
+            self.add_edge(t, x, y, graph::EN, meta, &gates, site, stack);
+        }
+        let seq = self.seq;
+        let th = self.thread_mut(t);
+        match th.waits.iter_mut().find(|w| w.0 == y) {
+            Some(w) => w.1 = seq,
+            None => th.waits.push((y, seq)),
+        }
+    }
+
+    /// A parked wait on an event object: the wait itself, and the thread is now a pending
+    /// waiter of `obj` until its next op.
+    fn park(&mut self, t: ThreadId, obj: ObjId, y: u32, timed: bool, site: SiteId, stack: StackId) {
+        self.commit_wait(t, y, timed, false, site, stack);
+        let seq = self.seq;
+        let th = self.thread_mut(t);
+        th.pending = Some(obj);
+        th.last_seq = seq;
+        self.waiters.entry(obj.0).or_default().push((t, seq));
+    }
+
+    /// `t` signals node `e` of object `obj`: rules (a) and (b), then wakes waiters.
+    fn signal(&mut self, t: ThreadId, obj: ObjId, e: u32, all: bool, site: SiteId, stack: StackId) {
+        let th = self.thread(t);
+        // The window starts at the latest boundary, or at the obligation_begin of this event.
+        let mut start = th.win_start;
+        for o in &th.owed {
+            if let OwedSrc::Obligation(ob, s) = o.src
+                && ob == obj
+            {
+                start = start.max(s);
+            }
+        }
+        // (a) locks held (not trylocked) or blocking-acquired since the window start.
+        let mut locks: Vec<(u32, bool)> = th
+            .held
+            .iter()
+            .filter(|h| h.check && !h.try_)
+            .map(|h| (h.class, h.mode == Mode::ReadRecursive))
+            .collect();
+        for &(c, s, rr) in &th.acq_list {
+            if s >= start && !locks.iter().any(|l| l.0 == c) {
+                locks.push((c, rr));
+            }
+        }
+        // (b) pending waiters of this object: the earliest still waiting opens the window.
+        let mut w0 = None;
+        if let Some(list) = self.waiters.get_mut(&obj.0) {
+            let threads = &self.threads;
+            list.retain(|&(w, s)| {
+                threads
+                    .get(w.0 as usize)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|wt| wt.last_seq == s && wt.pending == Some(obj))
+            });
+            w0 = list.iter().map(|&(_, s)| s).min();
+            if all {
+                list.clear();
+            } else if let Some(i) = list.iter().position(|&(_, s)| Some(s) == w0) {
+                list.remove(i);
+            }
+        }
+        let waits: Vec<u32> = match w0 {
+            Some(w0) => self
+                .thread(t)
+                .waits
+                .iter()
+                .filter(|&&(y, s)| y != e && s >= start && s > w0)
+                .map(|&(y, _)| y)
+                .collect(),
+            None => Vec::new(),
+        };
+        let gates = self.current_gates(t);
+        for (c, rr) in locks {
+            let to = self.classes[c as usize].node;
+            let meta = EdgeMeta {
+                from_mode: Mode::Write,
+                to_mode: if rr { Mode::ReadRecursive } else { Mode::Write },
+                from_site: site,
+                to_site: SiteId::NONE,
+                stack,
+                timed: false,
+                rule: EdgeRule::SignalLock,
+            };
+            self.add_edge(
+                t,
+                e,
+                to,
+                graph::edge_type(false, rr),
+                meta,
+                &gates,
+                site,
+                stack,
+            );
+        }
+        for y in waits {
+            let meta = EdgeMeta {
+                from_mode: Mode::Write,
+                to_mode: Mode::Write,
+                from_site: site,
+                to_site: SiteId::NONE,
+                stack,
+                timed: false,
+                rule: EdgeRule::SignalWait,
+            };
+            self.add_edge(t, e, y, graph::EN, meta, &gates, site, stack);
+        }
+    }
+
+    /// Applies an event op (everything of §3 that is not a lock op).
+    pub(super) fn apply_event(
+        &mut self,
+        op: &crate::op::Op,
+        site: SiteId,
+        stack: StackId,
+    ) -> Result<(), EngineError> {
+        use crate::op::Op;
+        match *op {
+            Op::Join { thread, child } => {
+                self.thread_mut(child);
+                let y = self.exit_node(child);
+                self.commit_wait(thread, y, false, thread == child, site, stack);
+            }
+            Op::Wait {
+                thread,
+                event,
+                parked,
+                timeout,
+            } => {
+                let y = self.obj_node(event, NodeKind::Done)?;
+                if parked {
+                    self.park(thread, event, y, timeout, site, stack);
+                }
+            }
+            Op::Signal { thread, event, all } => {
+                let e = self.obj_node(event, NodeKind::Done)?;
+                self.signal(thread, event, e, all, site, stack);
+            }
+            Op::CondWait {
+                thread,
+                condvar,
+                mutex,
+                parked,
+                timeout,
+            } => {
+                let y = self.obj_node(condvar, NodeKind::Notified)?;
+                let held = self
+                    .thread(thread)
+                    .held
+                    .iter()
+                    .rev()
+                    .find(|h| h.obj == mutex)
+                    .map(|h| h.mode);
+                match held {
+                    Some(mode) => {
+                        self.apply_lock_release(thread, mutex, site, stack)?;
+                        if parked {
+                            self.park(thread, condvar, y, timeout, site, stack);
+                        }
+                        // Re-acquire, validated like any blocking acquire (decision 3).
+                        self.apply_lock_acquire(thread, mutex, mode, site, stack)?;
+                        let seq = self.seq;
+                        let th = self.thread_mut(thread);
+                        if parked {
+                            // Still the pending waiter: the re-acquire is part of this op.
+                            th.last_seq = seq;
+                        }
+                    }
+                    None => {
+                        // cond_wait without holding the mutex: bad_unlock on it, then a plain wait.
+                        self.apply_lock_release(thread, mutex, site, stack)?;
+                        if parked {
+                            self.park(thread, condvar, y, timeout, site, stack);
+                        }
+                    }
+                }
+            }
+            Op::Notify {
+                thread,
+                condvar,
+                all,
+            } => {
+                let e = self.obj_node(condvar, NodeKind::Notified)?;
+                self.signal(thread, condvar, e, all, site, stack);
+            }
+            Op::Inc { thread, counter } => {
+                self.obj_node(counter, NodeKind::Zero)?;
+                self.thread_mut(thread);
+            }
+            Op::Dec { thread, counter } => {
+                let e = self.obj_node(counter, NodeKind::Zero)?;
+                self.signal(thread, counter, e, true, site, stack);
+            }
+            Op::WaitZero {
+                thread,
+                counter,
+                parked,
+                timeout,
+            } => {
+                let y = self.obj_node(counter, NodeKind::Zero)?;
+                if parked {
+                    self.park(thread, counter, y, timeout, site, stack);
+                }
+            }
+            Op::Send {
+                thread,
+                channel,
+                parked,
+                timeout,
+            } => {
+                let space = self.obj_node(channel, NodeKind::Space)?;
+                let avail = self.obj_node(channel, NodeKind::Avail)?;
+                if parked {
+                    self.park(thread, channel, space, timeout, site, stack);
+                }
+                self.signal(thread, channel, avail, false, site, stack);
+            }
+            Op::Recv {
+                thread,
+                channel,
+                parked,
+                timeout,
+            } => {
+                let space = self.obj_node(channel, NodeKind::Space)?;
+                let avail = self.obj_node(channel, NodeKind::Avail)?;
+                if parked {
+                    self.park(thread, channel, avail, timeout, site, stack);
+                }
+                self.signal(thread, channel, space, false, site, stack);
+            }
+            Op::Close { thread, channel } => {
+                let space = self.obj_node(channel, NodeKind::Space)?;
+                let avail = self.obj_node(channel, NodeKind::Avail)?;
+                self.signal(thread, channel, avail, true, site, stack);
+                self.signal(thread, channel, space, true, site, stack);
+            }
+            Op::Queue {
+                thread,
+                work,
+                queue,
+            } => {
+                let ran = self.obj_node(work, NodeKind::Ran)?;
+                let drained = self.obj_node(queue, NodeKind::Drained)?;
+                self.thread_mut(thread);
+                self.work_queue.insert(work.0, queue.0);
+                let meta = EdgeMeta {
+                    from_mode: Mode::Write,
+                    to_mode: Mode::Write,
+                    from_site: site,
+                    to_site: site,
+                    stack,
+                    timed: false,
+                    rule: EdgeRule::Queue,
+                };
+                self.add_edge(thread, drained, ran, graph::EN, meta, &[], site, stack);
+                // A capacity-1 queue without rescuer runs W after whatever runs on it now.
+                let q = self.obj(queue)?.decl;
+                if q.capacity == Some(1) && !q.rescuer {
+                    let running: Vec<u32> =
+                        self.running_on.get(&queue.0).cloned().unwrap_or_default();
+                    for r in running {
+                        if r != ran {
+                            self.add_edge(thread, ran, r, graph::EN, meta, &[], site, stack);
+                        }
+                    }
+                }
+            }
+            Op::RunBegin { thread, work } => {
+                let ran = self.obj_node(work, NodeKind::Ran)?;
+                self.thread_mut(thread);
+                self.boundary(thread);
+                if let Some(&q) = self.work_queue.get(&work.0) {
+                    self.running_on.entry(q).or_default().push(ran);
+                }
+                // A deferred item of this thread's own list starts running: its obligations
+                // become the running item's.
+                self.set_owed(thread, |owed| {
+                    owed.retain(|o| o.src != OwedSrc::Deferred(work));
+                    owed.push(Owed {
+                        node: ran,
+                        src: OwedSrc::Running(work),
+                    });
+                });
+                let th = self.thread_mut(thread);
+                th.deferred.retain(|(i, _)| *i != work);
+                th.running.push(work);
+            }
+            Op::RunEnd { thread, work } => {
+                let ran = self.obj_node(work, NodeKind::Ran)?;
+                self.thread_mut(thread);
+                if let Some(&q) = self.work_queue.get(&work.0)
+                    && let Some(list) = self.running_on.get_mut(&q)
+                    && let Some(i) = list.iter().position(|&r| r == ran)
+                {
+                    list.remove(i);
+                }
+                self.set_owed(thread, |owed| {
+                    if let Some(i) = owed.iter().rposition(|o| o.src == OwedSrc::Running(work)) {
+                        owed.remove(i);
+                    }
+                });
+                let th = self.thread_mut(thread);
+                if let Some(i) = th.running.iter().rposition(|&w| w == work) {
+                    th.running.remove(i);
+                }
+                self.boundary(thread);
+            }
+            Op::Flush { thread, work } => {
+                let y = self.obj_node(work, NodeKind::Ran)?;
+                self.commit_wait(thread, y, false, false, site, stack);
+            }
+            Op::FlushQueue { thread, queue } => {
+                let y = self.obj_node(queue, NodeKind::Drained)?;
+                self.commit_wait(thread, y, false, false, site, stack);
+            }
+            Op::Defer {
+                thread,
+                item,
+                ref produces,
+            } => {
+                let mut nodes = vec![self.obj_node(item, NodeKind::Ran)?];
+                for p in produces.iter() {
+                    nodes.push(match *p {
+                        Produce::Signal(e) => self.obj_node(e, NodeKind::Done)?,
+                        Produce::Dec(c) => self.obj_node(c, NodeKind::Zero)?,
+                    });
+                }
+                self.thread_mut(thread).deferred.push((item, nodes.clone()));
+                self.set_owed(thread, |owed| {
+                    owed.extend(nodes.iter().map(|&node| Owed {
+                        node,
+                        src: OwedSrc::Deferred(item),
+                    }));
+                });
+            }
+            Op::FlushPoint { thread, kind } => {
+                self.thread_mut(thread);
+                if kind == FlushKind::Base {
+                    self.check_held_at_exit(thread, site, stack, "a base flush point");
+                }
+                let items = std::mem::take(&mut self.thread_mut(thread).deferred);
+                self.set_owed(thread, |owed| {
+                    owed.retain(|o| !matches!(o.src, OwedSrc::Deferred(_)))
+                });
+                match kind {
+                    // The items run now (as run_begin/run_end of the items) or before parking.
+                    FlushKind::Base | FlushKind::Blocking => {}
+                    // Handed to R: R owes what they produce until it runs them.
+                    FlushKind::Transfer(r) => {
+                        self.thread_mut(r);
+                        let owed: Vec<Owed> = items
+                            .iter()
+                            .flat_map(|(i, nodes)| {
+                                nodes.iter().map(|&node| Owed {
+                                    node,
+                                    src: OwedSrc::Deferred(*i),
+                                })
+                            })
+                            .collect();
+                        self.thread_mut(r).deferred.extend(items);
+                        self.set_owed(r, |o| o.extend(owed));
+                    }
+                }
+                if kind == FlushKind::Base {
+                    self.boundary(thread);
+                }
+            }
+            Op::ObligationBegin { thread, event } => {
+                let node = self.produced_node(event)?;
+                let seq = self.seq;
+                self.set_owed(thread, |owed| {
+                    owed.push(Owed {
+                        node,
+                        src: OwedSrc::Obligation(event, seq),
+                    })
+                });
+            }
+            Op::ObligationEnd { thread, event } => {
+                self.produced_node(event)?;
+                self.set_owed(thread, |owed| {
+                    if let Some(i) = owed
+                        .iter()
+                        .rposition(|o| matches!(o.src, OwedSrc::Obligation(e, _) if e == event))
+                    {
+                        owed.remove(i);
+                    }
+                });
+            }
+            _ => unreachable!("apply_event is only called for event ops"),
+        }
+        Ok(())
+    }
+
+    /// Clears what a thread owes when it exits (its obligations end with it).
+    pub(super) fn exit_events(&mut self, t: ThreadId) {
+        let th = self.thread_mut(t);
+        th.deferred.clear();
+        th.running.clear();
+        th.pending = None;
+        self.set_owed(t, Vec::clear);
+        self.boundary(t);
+    }
+}
