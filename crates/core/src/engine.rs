@@ -137,6 +137,9 @@ struct EdgeInfo {
     /// Every recording was a timed wait (cycles through it are warnings).
     timed: bool,
     rule: EdgeRule,
+    /// First recording's step: for a held-lock edge the holder's acquisition, for an owed
+    /// edge the obligation's start, for a signal edge the signaller's acquisition or wait.
+    step: Step,
 }
 
 /// What a new edge records besides its endpoints.
@@ -149,6 +152,7 @@ struct EdgeMeta {
     stack: StackId,
     timed: bool,
     rule: EdgeRule,
+    step: Step,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -165,6 +169,18 @@ struct Held {
     serial: u64,
     spin: bool,
     pseudo: bool,
+    /// When the lock was taken: sequence number and the thread's clock epoch then.
+    seq: u64,
+    epoch: u32,
+}
+
+/// A step of a thread, for happens-before: its sequence number and the vector-clock
+/// snapshot (`epoch`) the thread had then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+struct Step {
+    thread: u32,
+    seq: u64,
+    epoch: u32,
 }
 
 /// One event a thread owes (besides its locks and its exit).
@@ -172,6 +188,8 @@ struct Held {
 struct Owed {
     node: u32,
     src: OwedSrc,
+    /// Where the obligation started (the step by which the thread entered a cycle through it).
+    start: Step,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,12 +241,21 @@ struct ThreadData {
     /// Lock classes blocking-acquired since the boundary (bitset by class, and the list with
     /// first sequence number and whether it was a recursive read), for signal rule (a).
     acq_bits: Vec<u64>,
-    acq_list: Vec<(u32, u64, bool)>,
-    /// Committed waits since the boundary: node and latest sequence number (rule (b)).
-    waits: Vec<(u32, u64)>,
+    acq_list: Vec<(u32, u64, bool, u32)>,
+    /// Committed waits since the boundary: node, latest sequence number and epoch (rule (b)).
+    waits: Vec<(u32, u64, u32)>,
     /// Sequence number of the thread's latest op, and the event object it parked on there.
     last_seq: u64,
     pending: Option<ObjId>,
+    /// Vector-clock snapshots: each incoming synchronization (spawn, join, a woken wait, a
+    /// run_begin, ...) adds one; `snaps[epoch]` is the current one. Between them only the
+    /// thread's own component moves, and that is the step's sequence number.
+    snaps: Vec<Box<[u64]>>,
+    epoch: u32,
+    /// Clocks received but not yet merged (they take effect at the thread's next op).
+    incoming: Vec<Box<[u64]>>,
+    /// The thread's first step (its `exit` obligation starts there).
+    start: Step,
     /// Items on the thread's deferred list, with the event nodes each will produce.
     deferred: Vec<(ObjId, Vec<u32>)>,
     /// Work or deferred items the thread is running (innermost last).
@@ -406,6 +433,14 @@ pub struct Engine {
     event_nodes: FxHashMap<(u8, u32), u32>,
     /// Parked waiters per event object: (thread, seq of the wait).
     waiters: FxHashMap<u32, Vec<(ThreadId, u64)>>,
+    /// Vector clock of the latest signal of each event object (a wait that finds the event
+    /// done is ordered after it), of each work item when queued or handed over (ordered
+    /// before its run), when its run ended (ordered before a flush), and of each exited
+    /// thread (ordered before a join).
+    last_signal: FxHashMap<u32, Box<[u64]>>,
+    work_vc: FxHashMap<u32, Box<[u64]>>,
+    ran_vc: FxHashMap<u32, Box<[u64]>>,
+    exit_vc: FxHashMap<u32, Box<[u64]>>,
     /// Queue of each queued work item, and the `ran` nodes running on each queue.
     work_queue: FxHashMap<u32, u32>,
     running_on: FxHashMap<u32, Vec<u32>>,
@@ -531,7 +566,7 @@ impl Engine {
         };
         let level = th.irq_level();
         match th.held.last() {
-            Some(h) if h.obj == lock && h.irq_level == level => {}
+            Some(h) if h.obj == lock && h.irq_level == level && th.incoming.is_empty() => {}
             _ => return false,
         }
         let h = th.held.pop().expect("checked");
@@ -555,6 +590,12 @@ impl Engine {
             let th = self.thread_mut(t);
             th.last_seq = seq;
             th.pending = None;
+            if !th.incoming.is_empty() {
+                let msgs = std::mem::take(&mut th.incoming);
+                for m in msgs {
+                    self.vc_merge(t, &m);
+                }
+            }
         }
         match ev.op {
             Op::New { obj, decl } => self.op_new(obj, decl),
@@ -570,6 +611,7 @@ impl Engine {
             Op::Spawn { thread, child } => {
                 self.thread_mut(thread);
                 self.thread_mut(child);
+                self.spawned(thread, child);
                 Ok(())
             }
             Op::Exit { thread } => {
@@ -612,6 +654,11 @@ impl Engine {
                     Context::Boundary => {}
                 }
                 th.refresh();
+                if ctx == Context::Boundary {
+                    // Waits and acquisitions before a boundary never count for signals after
+                    // it (§3); the window restarts here.
+                    self.boundary(thread);
+                }
                 Ok(())
             }
             Op::Leave { thread, ctx } => {
@@ -638,6 +685,10 @@ impl Engine {
                     Context::Boundary => {}
                 }
                 th.refresh();
+                if ctx == Context::Boundary {
+                    // Leaving a boundary closes the window (decision 2).
+                    self.boundary(thread);
+                }
                 self.irq_transition(thread, before, site, stack);
                 Ok(())
             }
@@ -810,6 +861,7 @@ impl Engine {
         if self.threads.len() <= i {
             self.threads.resize_with(i + 1, || None);
         }
+        let seq = self.seq;
         self.threads[i].get_or_insert_with(|| {
             let mut th = ThreadData {
                 name: format!("thread {}", t.0),
@@ -838,6 +890,14 @@ impl Engine {
                 pending: None,
                 deferred: Vec::new(),
                 running: Vec::new(),
+                snaps: vec![Box::default()],
+                epoch: 0,
+                incoming: Vec::new(),
+                start: Step {
+                    thread: t.0,
+                    seq,
+                    epoch: 0,
+                },
             };
             th.refresh();
             th.key_base = mix(th.class_key, 0);
@@ -872,6 +932,9 @@ impl Engine {
         let Some(Some(th)) = self.threads.get_mut(t.0 as usize) else {
             return false;
         };
+        if !th.incoming.is_empty() {
+            return false; // a clock to merge first: the general path does it
+        }
         // Declared subclass only, a resolved class, a lock that is not an unfair rwlock.
         if o.flags & HOT_FAST == 0
             || o.class == u32::MAX
@@ -936,6 +999,8 @@ impl Engine {
             serial,
             spin,
             pseudo,
+            seq: self.seq,
+            epoch: th.epoch,
         });
         if spin {
             th.spin_held += 1;
@@ -1079,6 +1144,8 @@ impl Engine {
             serial,
             spin,
             pseudo,
+            seq: self.seq,
+            epoch: th.epoch,
         });
         if !try_ && check {
             self.validate_chain(t, site, stack);
@@ -1091,7 +1158,9 @@ impl Engine {
             }
             if th.acq_bits[w] & (1 << (class % 64)) == 0 {
                 th.acq_bits[w] |= 1 << (class % 64);
-                th.acq_list.push((class, seq, mode == Mode::ReadRecursive));
+                let epoch = th.epoch;
+                th.acq_list
+                    .push((class, seq, mode == Mode::ReadRecursive, epoch));
             }
         }
         let th = self.threads[t.0 as usize].as_mut().expect("exists");
@@ -1400,6 +1469,11 @@ impl Engine {
             stack,
             timed: false,
             rule: EdgeRule::Held,
+            step: Step {
+                thread: t.0,
+                seq: p.seq,
+                epoch: p.epoch,
+            },
         };
         self.add_edge(t, from, to, bits, meta, gates, site, stack)
     }
@@ -1444,6 +1518,7 @@ impl Engine {
                     .collect(),
                 timed: meta.timed,
                 rule: meta.rule,
+                step: meta.step,
             });
         } else {
             let info = &mut self.edge_info[r.edge as usize];
@@ -1483,6 +1558,9 @@ impl Engine {
             |n: u32| comps.contains(&g.find_ro(2 * n)) || comps.contains(&g.find_ro(2 * n + 1));
         let cycles = g.cycles_through(e, &allowed, MAX_CYCLES_PER_EDGE, MAX_CYCLE_STEPS);
         for cycle in cycles {
+            if self.ordered_by_happens_before(&cycle) {
+                continue;
+            }
             let nodes: Vec<u32> = cycle.iter().map(|&e| self.graph.edge(e).from).collect();
             let node_classes: Vec<u32> = nodes
                 .iter()
@@ -1543,6 +1621,22 @@ impl Engine {
                 notes,
             );
         }
+    }
+
+    /// Happens-before pruning (§3): a cycle with a signal-rule edge `E -> Y` is not a
+    /// deadlock when the signaller's step behind that edge happens-before the step by which
+    /// the waiting side entered the cycle (the step behind the edge `X -> E` into it): the two
+    /// can never overlap. Cycles of lock and owed edges only are never pruned.
+    fn ordered_by_happens_before(&self, cycle: &[u32]) -> bool {
+        let k = cycle.len();
+        (0..k).any(|i| {
+            let sig = &self.edge_info[cycle[i] as usize];
+            if !matches!(sig.rule, EdgeRule::SignalLock | EdgeRule::SignalWait) {
+                return false;
+            }
+            let entry = &self.edge_info[cycle[(i + k - 1) % k] as usize];
+            self.happens_before(sig.step, entry.step)
+        })
     }
 
     fn edge_report(&self, e: u32) -> EdgeReport {

@@ -4,7 +4,7 @@
 //! The graph's nodes are event classes; an edge `X -> Y` means "whoever must produce `X`
 //! waited for `Y` first". Lock nodes are `free(L)`; the others are typed by [`NodeKind`].
 
-use super::{Engine, EngineError, Gate, Owed, OwedSrc, err, is_gate_hold, mix};
+use super::{Engine, EngineError, Gate, Owed, OwedSrc, Step, err, is_gate_hold, mix};
 use crate::graph;
 use crate::op::{FlushKind, Mode, ObjId, ObjKind, Produce, SiteId, StackId, ThreadId};
 use crate::report::{Kind, NodeKind, Severity};
@@ -66,13 +66,72 @@ impl Engine {
         self.obj_node(obj, kind)
     }
 
-    /// Every event the thread owes besides its held locks: its exit, then `owed`.
-    fn owed_nodes(&mut self, t: ThreadId) -> Vec<u32> {
+    /// Every event the thread owes besides its held locks, with where the obligation began:
+    /// its exit, then `owed`.
+    fn owed_nodes(&mut self, t: ThreadId) -> Vec<(u32, Step)> {
         let exit = self.exit_node(t);
-        let mut v = vec![exit];
-        v.extend(self.thread(t).owed.iter().map(|o| o.node));
-        v.dedup();
+        let th = self.thread(t);
+        let mut v = vec![(exit, th.start)];
+        for o in &th.owed {
+            if !v.iter().any(|x| x.0 == o.node) {
+                v.push((o.node, o.start));
+            }
+        }
         v
+    }
+
+    /// The thread's current step.
+    pub(super) fn step_now(&self, t: ThreadId) -> Step {
+        let th = self.thread(t);
+        Step {
+            thread: t.0,
+            seq: self.seq,
+            epoch: th.epoch,
+        }
+    }
+
+    /// The thread's vector clock now (its snapshot with its own component set), as sent by a
+    /// synchronizing step. Components hold `seq + 1` (0 = nothing known).
+    fn vc_now(&self, t: ThreadId) -> Box<[u64]> {
+        let th = self.thread(t);
+        let cur = &th.snaps[th.epoch as usize];
+        let mut v = vec![0u64; cur.len().max(t.0 as usize + 1)];
+        v[..cur.len()].copy_from_slice(cur);
+        v[t.0 as usize] = self.seq + 1;
+        v.into_boxed_slice()
+    }
+
+    /// Merges a received clock into the thread's: a new snapshot when it adds anything.
+    pub(super) fn vc_merge(&mut self, t: ThreadId, msg: &[u64]) {
+        let th = self.thread_mut(t);
+        let cur = &th.snaps[th.epoch as usize];
+        if msg
+            .iter()
+            .enumerate()
+            .all(|(i, &m)| m <= cur.get(i).copied().unwrap_or(0))
+        {
+            return;
+        }
+        let mut v = vec![0u64; cur.len().max(msg.len())];
+        v[..cur.len()].copy_from_slice(cur);
+        for (i, &m) in msg.iter().enumerate() {
+            v[i] = v[i].max(m);
+        }
+        th.snaps.push(v.into_boxed_slice());
+        th.epoch = (th.snaps.len() - 1) as u32;
+    }
+
+    /// Step `a` happens-before step `b` through cross-thread orders (never within a thread:
+    /// a pattern in one thread can recur).
+    pub(super) fn happens_before(&self, a: Step, b: Step) -> bool {
+        if a.thread == b.thread {
+            return false;
+        }
+        let Some(Some(tb)) = self.threads.get(b.thread as usize) else {
+            return false;
+        };
+        let snap = &tb.snaps[b.epoch as usize];
+        snap.get(a.thread as usize).is_some_and(|&c| c > a.seq)
     }
 
     /// Changes the thread's owed set, then recomputes its chain keys (the owed set is part of
@@ -87,11 +146,11 @@ impl Engine {
     }
 
     /// A boundary: signal windows restart here.
-    fn boundary(&mut self, t: ThreadId) {
+    pub(super) fn boundary(&mut self, t: ThreadId) {
         let seq = self.seq;
         let th = self.thread_mut(t);
         th.win_start = seq;
-        for &(c, _, _) in &th.acq_list {
+        for &(c, _, _, _) in &th.acq_list {
             th.acq_bits[(c / 64) as usize] &= !(1u64 << (c % 64));
         }
         th.acq_list.clear();
@@ -123,7 +182,7 @@ impl Engine {
         stack: StackId,
     ) -> bool {
         let mut gate_free = true;
-        for x in self.owed_nodes(t) {
+        for (x, start) in self.owed_nodes(t) {
             if x == to {
                 continue;
             }
@@ -135,6 +194,7 @@ impl Engine {
                 stack,
                 timed: false,
                 rule: EdgeRule::Owed,
+                step: start,
             };
             let bits = graph::edge_type(false, to_mode == Mode::ReadRecursive);
             gate_free &= self.add_edge(t, x, to, bits, meta, gates, site, stack);
@@ -155,9 +215,31 @@ impl Engine {
         site: SiteId,
         stack: StackId,
     ) {
+        // §2: blocking (a parked wait, a join, a flush) where the thread must not block.
+        let th = self.thread(t);
+        if th.must_not_block() {
+            let ctx = th.context_name();
+            let what = self.node_name(y);
+            let label = self.nodes[y as usize].label.clone();
+            let title = format!("invalid wait context: waiting for {what} in {ctx} context");
+            let notes = vec![format!("the thread is in {ctx} context and must not block")];
+            let sig = vec![self.node_qualified(y)];
+            self.emit_sig(
+                Kind::InvalidContext,
+                Severity::Error,
+                vec![label],
+                Some(sig),
+                title,
+                t,
+                site,
+                stack,
+                Vec::new(),
+                notes,
+            );
+        }
         let exit = self.exit_node(t);
         let owed = self.owed_nodes(t);
-        if join_self || (y != exit && owed.contains(&y)) {
+        if join_self || (y != exit && owed.iter().any(|o| o.0 == y)) {
             let label = self.nodes[y as usize].label.clone();
             let what = self.node_name(y);
             let title = format!(
@@ -209,19 +291,16 @@ impl Engine {
                 stack,
                 timed,
                 rule: EdgeRule::Held,
+                step: Step {
+                    thread: t.0,
+                    seq: h.seq,
+                    epoch: h.epoch,
+                },
             };
-            self.add_edge(
-                t,
-                from,
-                y,
-                graph::edge_type(h.mode.is_shared(), false),
-                meta,
-                &gates,
-                site,
-                stack,
-            );
+            let bits = graph::edge_type(h.mode.is_shared(), false);
+            self.add_edge(t, from, y, bits, meta, &gates, site, stack);
         }
-        for x in owed {
+        for (x, start) in owed {
             if x == y {
                 continue;
             }
@@ -233,14 +312,19 @@ impl Engine {
                 stack,
                 timed,
                 rule: EdgeRule::Owed,
+                step: start,
             };
             self.add_edge(t, x, y, graph::EN, meta, &gates, site, stack);
         }
         let seq = self.seq;
         let th = self.thread_mut(t);
+        let epoch = th.epoch;
         match th.waits.iter_mut().find(|w| w.0 == y) {
-            Some(w) => w.1 = seq,
-            None => th.waits.push((y, seq)),
+            Some(w) => {
+                w.1 = seq;
+                w.2 = epoch;
+            }
+            None => th.waits.push((y, seq, epoch)),
         }
     }
 
@@ -267,20 +351,35 @@ impl Engine {
                 start = start.max(s);
             }
         }
-        // (a) locks held (not trylocked) or blocking-acquired since the window start.
-        let mut locks: Vec<(u32, bool)> = th
+        // (a) locks held (not trylocked) or blocking-acquired since the window start, each
+        // with the step that took it.
+        let mut locks: Vec<(u32, bool, Step)> = th
             .held
             .iter()
             .filter(|h| h.check && !h.try_)
-            .map(|h| (h.class, h.mode == Mode::ReadRecursive))
+            .map(|h| {
+                let step = Step {
+                    thread: t.0,
+                    seq: h.seq,
+                    epoch: h.epoch,
+                };
+                (h.class, h.mode == Mode::ReadRecursive, step)
+            })
             .collect();
-        for &(c, s, rr) in &th.acq_list {
+        for &(c, s, rr, epoch) in &th.acq_list {
             if s >= start && !locks.iter().any(|l| l.0 == c) {
-                locks.push((c, rr));
+                let step = Step {
+                    thread: t.0,
+                    seq: s,
+                    epoch,
+                };
+                locks.push((c, rr, step));
             }
         }
         // (b) pending waiters of this object: the earliest still waiting opens the window.
+        let msg = self.vc_now(t);
         let mut w0 = None;
+        let mut woken = Vec::new();
         if let Some(list) = self.waiters.get_mut(&obj.0) {
             let threads = &self.threads;
             list.retain(|&(w, s)| {
@@ -291,23 +390,38 @@ impl Engine {
             });
             w0 = list.iter().map(|&(_, s)| s).min();
             if all {
-                list.clear();
+                woken.extend(list.drain(..).map(|(w, _)| w));
             } else if let Some(i) = list.iter().position(|&(_, s)| Some(s) == w0) {
-                list.remove(i);
+                woken.push(list.remove(i).0);
             }
         }
-        let waits: Vec<u32> = match w0 {
+        // Happens-before: the signal is ordered before the return of the waits it wakes, and
+        // of later waits that find it already done.
+        for w in woken {
+            self.thread_mut(w).incoming.push(msg.clone());
+        }
+        self.last_signal.insert(obj.0, msg);
+        let waits: Vec<(u32, Step)> = match w0 {
             Some(w0) => self
                 .thread(t)
                 .waits
                 .iter()
-                .filter(|&&(y, s)| y != e && s >= start && s > w0)
-                .map(|&(y, _)| y)
+                .filter(|&&(y, s, _)| y != e && s >= start && s > w0)
+                .map(|&(y, s, epoch)| {
+                    (
+                        y,
+                        Step {
+                            thread: t.0,
+                            seq: s,
+                            epoch,
+                        },
+                    )
+                })
                 .collect(),
             None => Vec::new(),
         };
         let gates = self.current_gates(t);
-        for (c, rr) in locks {
+        for (c, rr, step) in locks {
             let to = self.classes[c as usize].node;
             let meta = EdgeMeta {
                 from_mode: Mode::Write,
@@ -317,6 +431,7 @@ impl Engine {
                 stack,
                 timed: false,
                 rule: EdgeRule::SignalLock,
+                step,
             };
             self.add_edge(
                 t,
@@ -329,7 +444,7 @@ impl Engine {
                 stack,
             );
         }
-        for y in waits {
+        for (y, step) in waits {
             let meta = EdgeMeta {
                 from_mode: Mode::Write,
                 to_mode: Mode::Write,
@@ -338,8 +453,16 @@ impl Engine {
                 stack,
                 timed: false,
                 rule: EdgeRule::SignalWait,
+                step,
             };
             self.add_edge(t, e, y, graph::EN, meta, &gates, site, stack);
+        }
+    }
+
+    /// A wait that did not park found its event already done: it is ordered after the signal.
+    fn observe(&mut self, t: ThreadId, obj: ObjId) {
+        if let Some(m) = self.last_signal.get(&obj.0).cloned() {
+            self.vc_merge(t, &m);
         }
     }
 
@@ -356,6 +479,9 @@ impl Engine {
                 self.thread_mut(child);
                 let y = self.exit_node(child);
                 self.commit_wait(thread, y, false, thread == child, site, stack);
+                if let Some(m) = self.exit_vc.get(&child.0).cloned() {
+                    self.vc_merge(thread, &m); // the child's exit is before the join returns
+                }
             }
             Op::Wait {
                 thread,
@@ -366,6 +492,8 @@ impl Engine {
                 let y = self.obj_node(event, NodeKind::Done)?;
                 if parked {
                     self.park(thread, event, y, timeout, site, stack);
+                } else {
+                    self.observe(thread, event);
                 }
             }
             Op::Signal { thread, event, all } => {
@@ -392,6 +520,8 @@ impl Engine {
                         self.apply_lock_release(thread, mutex, site, stack)?;
                         if parked {
                             self.park(thread, condvar, y, timeout, site, stack);
+                        } else {
+                            self.observe(thread, condvar);
                         }
                         // Re-acquire, validated like any blocking acquire (decision 3).
                         self.apply_lock_acquire(thread, mutex, mode, site, stack)?;
@@ -436,6 +566,8 @@ impl Engine {
                 let y = self.obj_node(counter, NodeKind::Zero)?;
                 if parked {
                     self.park(thread, counter, y, timeout, site, stack);
+                } else {
+                    self.observe(thread, counter);
                 }
             }
             Op::Send {
@@ -461,6 +593,8 @@ impl Engine {
                 let avail = self.obj_node(channel, NodeKind::Avail)?;
                 if parked {
                     self.park(thread, channel, avail, timeout, site, stack);
+                } else {
+                    self.observe(thread, channel); // the message was sent before
                 }
                 self.signal(thread, channel, space, false, site, stack);
             }
@@ -479,6 +613,8 @@ impl Engine {
                 let drained = self.obj_node(queue, NodeKind::Drained)?;
                 self.thread_mut(thread);
                 self.work_queue.insert(work.0, queue.0);
+                let vc = self.vc_now(thread);
+                self.work_vc.insert(work.0, vc);
                 let meta = EdgeMeta {
                     from_mode: Mode::Write,
                     to_mode: Mode::Write,
@@ -487,6 +623,7 @@ impl Engine {
                     stack,
                     timed: false,
                     rule: EdgeRule::Queue,
+                    step: self.step_now(thread),
                 };
                 self.add_edge(thread, drained, ran, graph::EN, meta, &[], site, stack);
                 // A capacity-1 queue without rescuer runs W after whatever runs on it now.
@@ -504,7 +641,11 @@ impl Engine {
             Op::RunBegin { thread, work } => {
                 let ran = self.obj_node(work, NodeKind::Ran)?;
                 self.thread_mut(thread);
+                if let Some(m) = self.work_vc.get(&work.0).cloned() {
+                    self.vc_merge(thread, &m); // queued (or handed over) before it runs
+                }
                 self.boundary(thread);
+                let start = self.step_now(thread);
                 if let Some(&q) = self.work_queue.get(&work.0) {
                     self.running_on.entry(q).or_default().push(ran);
                 }
@@ -515,6 +656,7 @@ impl Engine {
                     owed.push(Owed {
                         node: ran,
                         src: OwedSrc::Running(work),
+                        start,
                     });
                 });
                 let th = self.thread_mut(thread);
@@ -539,11 +681,16 @@ impl Engine {
                 if let Some(i) = th.running.iter().rposition(|&w| w == work) {
                     th.running.remove(i);
                 }
+                let vc = self.vc_now(thread);
+                self.ran_vc.insert(work.0, vc);
                 self.boundary(thread);
             }
             Op::Flush { thread, work } => {
                 let y = self.obj_node(work, NodeKind::Ran)?;
                 self.commit_wait(thread, y, false, false, site, stack);
+                if let Some(m) = self.ran_vc.get(&work.0).cloned() {
+                    self.vc_merge(thread, &m); // the run ended before the flush returns
+                }
             }
             Op::FlushQueue { thread, queue } => {
                 let y = self.obj_node(queue, NodeKind::Drained)?;
@@ -562,10 +709,12 @@ impl Engine {
                     });
                 }
                 self.thread_mut(thread).deferred.push((item, nodes.clone()));
+                let start = self.step_now(thread);
                 self.set_owed(thread, |owed| {
                     owed.extend(nodes.iter().map(|&node| Owed {
                         node,
                         src: OwedSrc::Deferred(item),
+                        start,
                     }));
                 });
             }
@@ -584,12 +733,19 @@ impl Engine {
                     // Handed to R: R owes what they produce until it runs them.
                     FlushKind::Transfer(r) => {
                         self.thread_mut(r);
+                        let vc = self.vc_now(thread);
+                        for (i, _) in &items {
+                            // Handed over before R runs it.
+                            self.work_vc.insert(i.0, vc.clone());
+                        }
+                        let start = self.step_now(r);
                         let owed: Vec<Owed> = items
                             .iter()
                             .flat_map(|(i, nodes)| {
-                                nodes.iter().map(|&node| Owed {
+                                nodes.iter().map(move |&node| Owed {
                                     node,
                                     src: OwedSrc::Deferred(*i),
+                                    start,
                                 })
                             })
                             .collect();
@@ -603,11 +759,13 @@ impl Engine {
             }
             Op::ObligationBegin { thread, event } => {
                 let node = self.produced_node(event)?;
-                let seq = self.seq;
+                self.thread_mut(thread);
+                let start = self.step_now(thread);
                 self.set_owed(thread, |owed| {
                     owed.push(Owed {
                         node,
-                        src: OwedSrc::Obligation(event, seq),
+                        src: OwedSrc::Obligation(event, start.seq),
+                        start,
                     })
                 });
             }
@@ -627,8 +785,16 @@ impl Engine {
         Ok(())
     }
 
+    /// `spawn`: the parent's steps so far happen-before the child's first op.
+    pub(super) fn spawned(&mut self, parent: ThreadId, child: ThreadId) {
+        let vc = self.vc_now(parent);
+        self.thread_mut(child).incoming.push(vc);
+    }
+
     /// Clears what a thread owes when it exits (its obligations end with it).
     pub(super) fn exit_events(&mut self, t: ThreadId) {
+        let vc = self.vc_now(t);
+        self.exit_vc.insert(t.0, vc);
         let th = self.thread_mut(t);
         th.deferred.clear();
         th.running.clear();
