@@ -230,6 +230,8 @@ struct ThreadData {
     obj_hash: u64,
     /// Class name of the thread (`exit(T)`'s class): its own name unless declared.
     tclass: Option<NameId>,
+    /// Its `exit(T)` node once known (`u32::MAX` before).
+    exit: u32,
     /// Events the thread owes besides its held locks and its own exit.
     owed: Vec<Owed>,
     /// Hash of `owed` (a sum, order-free): part of the chain key.
@@ -244,9 +246,9 @@ struct ThreadData {
     acq_list: Vec<(u32, u64, bool, u32)>,
     /// Committed waits since the boundary: node, latest sequence number and epoch (rule (b)).
     waits: Vec<(u32, u64, u32)>,
-    /// Sequence number of the thread's latest op, and the event object it parked on there.
+    /// Sequence number of the thread's latest op: a parked waiter is still waiting exactly
+    /// while this is its wait's sequence number (its next op means the wait returned).
     last_seq: u64,
-    pending: Option<ObjId>,
     /// Vector-clock snapshots: each incoming synchronization (spawn, join, a woken wait, a
     /// run_begin, ...) adds one; `snaps[epoch]` is the current one. Between them only the
     /// thread's own component moves, and that is the step's sequence number.
@@ -499,7 +501,9 @@ impl Engine {
 
     /// Names a thread in reports (default `thread <n>`).
     pub fn set_thread_name(&mut self, t: ThreadId, name: &str) {
-        self.thread_mut(t).name = name.to_owned();
+        let th = self.thread_mut(t);
+        th.name = name.to_owned();
+        th.exit = u32::MAX;
     }
 
     /// Reports raised so far, in the order found.
@@ -571,7 +575,6 @@ impl Engine {
         }
         let h = th.held.pop().expect("checked");
         th.last_seq = self.seq;
-        th.pending = None;
         if h.spin {
             th.spin_held -= 1;
         }
@@ -589,7 +592,6 @@ impl Engine {
             let seq = self.seq;
             let th = self.thread_mut(t);
             th.last_seq = seq;
-            th.pending = None;
             if !th.incoming.is_empty() {
                 let msgs = std::mem::take(&mut th.incoming);
                 for m in msgs {
@@ -604,6 +606,7 @@ impl Engine {
                 let th = self.thread_mut(thread);
                 th.class_key = key;
                 th.tclass = Some(class);
+                th.exit = u32::MAX;
                 self.rekey(thread);
                 Ok(())
             }
@@ -879,6 +882,7 @@ impl Engine {
                 obj_hash: 0,
                 chain_cache: Box::default(),
                 tclass: None,
+                exit: u32::MAX,
                 owed: Vec::new(),
                 owe_hash: 0,
                 key_base: 0,
@@ -887,7 +891,6 @@ impl Engine {
                 acq_list: Vec::new(),
                 waits: Vec::new(),
                 last_seq: 0,
-                pending: None,
                 deferred: Vec::new(),
                 running: Vec::new(),
                 snaps: vec![Box::default()],
@@ -984,7 +987,6 @@ impl Engine {
             return false;
         }
         th.last_seq = self.seq;
-        th.pending = None;
         let serial = o.serial;
         th.held.push(Held {
             obj: lock,

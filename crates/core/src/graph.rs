@@ -129,7 +129,10 @@ pub struct Graph {
     ord: Vec<u32>,
     /// Members of merged components, by representative (singletons are implicit).
     members: FxHashMap<u32, Vec<u32>>,
+    /// Next order key above every key in use, and the next one below (new keys start in the
+    /// middle of the range so both ends have room).
     next_ord: u32,
+    low_ord: u32,
     mark: Vec<u32>,
     mark2: Vec<u32>,
     generation: u32,
@@ -153,6 +156,10 @@ impl Graph {
         self.active1.push(false);
         for s in 0..2 {
             self.parent.push(2 * n + s);
+            if self.next_ord == 0 {
+                self.next_ord = 1 << 31;
+                self.low_ord = (1 << 31) - 1;
+            }
             self.ord.push(self.next_ord);
             self.next_ord += 1;
             self.mark.push(0);
@@ -389,6 +396,26 @@ impl Graph {
         }
     }
 
+    fn is_singleton(&self, c: u32) -> bool {
+        !self.members.contains_key(&c)
+    }
+
+    /// Whether the expanded node `x` has an inserted outgoing (`forward`) or incoming edge.
+    fn has_expanded_edge(&self, x: u32, forward: bool) -> bool {
+        let (n, s) = (x / 2, x % 2);
+        if forward {
+            self.out[n as usize].iter().any(|&e| {
+                let (a, b) = forward_targets(self.edges[e as usize].pairs, s);
+                a || b
+            })
+        } else {
+            self.inc[n as usize].iter().any(|&e| {
+                let (a, b) = backward_sources(self.edges[e as usize].pairs, s);
+                a || b
+            })
+        }
+    }
+
     /// Inserts the expanded edge `u -> v`; returns true when it lies on a cycle.
     fn pk_insert(&mut self, u: u32, v: u32) -> bool {
         let cu = self.find(u);
@@ -398,6 +425,18 @@ impl Graph {
         }
         let (lb, ub) = (self.ord[cv as usize], self.ord[cu as usize]);
         if ub < lb {
+            return false;
+        }
+        // Shortcuts: a source with no predecessors can move below everything, a target with
+        // no successors above everything (fresh nodes, thread-exit nodes nobody joins yet).
+        if self.is_singleton(cu) && !self.has_expanded_edge(cu, false) && self.low_ord > 0 {
+            self.ord[cu as usize] = self.low_ord;
+            self.low_ord -= 1;
+            return false;
+        }
+        if self.is_singleton(cv) && !self.has_expanded_edge(cv, true) && self.next_ord < u32::MAX {
+            self.ord[cv as usize] = self.next_ord;
+            self.next_ord += 1;
             return false;
         }
         self.generation = self.generation.wrapping_add(1);

@@ -29,6 +29,10 @@ impl Engine {
 
     /// `exit(T)` of the thread's class.
     pub(super) fn exit_node(&mut self, t: ThreadId) -> u32 {
+        let cached = self.thread_mut(t).exit;
+        if cached != u32::MAX {
+            return cached;
+        }
         let name = match self.thread_mut(t).tclass {
             Some(c) => c.0,
             None => {
@@ -36,7 +40,9 @@ impl Engine {
                 self.names.intern(&n)
             }
         };
-        self.event_node(NodeKind::ThreadExit, name)
+        let n = self.event_node(NodeKind::ThreadExit, name);
+        self.thread_mut(t).exit = n;
+        n
     }
 
     /// The node of an event object for `kind`, checking that the object is an event source.
@@ -334,7 +340,6 @@ impl Engine {
         self.commit_wait(t, y, timed, false, site, stack);
         let seq = self.seq;
         let th = self.thread_mut(t);
-        th.pending = Some(obj);
         th.last_seq = seq;
         self.waiters.entry(obj.0).or_default().push((t, seq));
     }
@@ -386,7 +391,7 @@ impl Engine {
                 threads
                     .get(w.0 as usize)
                     .and_then(Option::as_ref)
-                    .is_some_and(|wt| wt.last_seq == s && wt.pending == Some(obj))
+                    .is_some_and(|wt| wt.last_seq == s)
             });
             w0 = list.iter().map(|&(_, s)| s).min();
             if all {
@@ -798,7 +803,6 @@ impl Engine {
         let th = self.thread_mut(t);
         th.deferred.clear();
         th.running.clear();
-        th.pending = None;
         self.set_owed(t, Vec::clear);
         self.boundary(t);
     }
