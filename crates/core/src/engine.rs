@@ -2000,28 +2000,66 @@ impl Engine {
         Ok(())
     }
 
+    /// `held_at_exit` for locks still held at an exit or a base flush point, and for events
+    /// the thread still owes there (decision 13): open obligations always, deferred items
+    /// only at exit (at a base flush point they are about to run).
     fn check_held_at_exit(&mut self, t: ThreadId, site: SiteId, stack: StackId, what: &str) {
+        let at_exit = what == "exit";
         let th = self.thread(t);
-        if th.held.is_empty() {
+        let owed: Vec<u32> = th
+            .owed
+            .iter()
+            .filter(|o| match o.src {
+                OwedSrc::Obligation(..) => true,
+                OwedSrc::Deferred(_) => at_exit,
+                OwedSrc::Running(_) => false,
+            })
+            .map(|o| o.node)
+            .collect();
+        if th.held.is_empty() && owed.is_empty() {
             return;
         }
         let mut classes: Vec<String> = Vec::new();
+        let mut sig: Vec<String> = Vec::new();
         for h in &th.held {
             let n = &self.classes[h.class as usize].display;
             if !classes.contains(n) {
                 classes.push(n.clone());
+                sig.push(n.clone());
             }
         }
+        let mut still_owed = Vec::new();
+        for n in owed {
+            let q = self.node_qualified(n);
+            if !sig.contains(&q) {
+                classes.push(self.nodes[n as usize].label.clone());
+                still_owed.push(self.node_name(n));
+                sig.push(q);
+            }
+        }
+        let th = self.thread(t);
+        let mut held_names: Vec<&str> = classes[..classes.len() - still_owed.len()]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        held_names.extend(still_owed.iter().map(String::as_str));
         let title = format!(
-            "lock held at {what}: {} still holds {}",
+            "{what} with locks held or events owed: {} still holds {}",
             th.name,
-            classes.join(", ")
+            held_names.join(", ")
         );
-        let notes = vec![format!("{} locks held at {what}", th.held.len())];
-        self.emit(
+        let mut notes = vec![format!("{} locks held at {what}", th.held.len())];
+        if !still_owed.is_empty() {
+            notes.push(format!(
+                "still owed (they can never be produced now): {}",
+                still_owed.join(", ")
+            ));
+        }
+        self.emit_sig(
             Kind::HeldAtExit,
             Severity::Error,
             classes,
+            Some(sig),
             title,
             t,
             site,
