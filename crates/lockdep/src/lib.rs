@@ -1,0 +1,54 @@
+//! # lockdep
+//!
+//! Drop-in `Mutex` and `RwLock` (parking_lot's API; [`generic`] for any `lock_api` raw lock)
+//! that report *potential* deadlocks from runs that did not
+//! hang, with Linux lockdep's rules: lock-order inversions of any length (including reader /
+//! writer subtleties), recursive locking, and more (see the workspace README).
+//!
+//! ```
+//! use lockdep::Mutex;
+//! let (a, b) = (Mutex::new(0), Mutex::new(0));
+//! let (_, reports) = lockdep::capture(|| {
+//!     { let _ga = a.lock(); let _gb = b.lock(); }
+//!     { let _gb = b.lock(); let _ga = a.lock(); } // the other order: a potential deadlock
+//! });
+//! assert_eq!(reports[0].kind, lockdep::Kind::Circular);
+//! ```
+//!
+//! ## Policy
+//! A report is printed to stderr once and the program goes on ([`Policy::Warn`], lockdep's
+//! way). `LOCKDEP=panic` (or [`set_policy`]) panics instead, before the thread would block;
+//! `LOCKDEP=off` validates nothing. [`set_handler`] adds a callback; [`capture`] collects the
+//! reports a closure raised (for tests).
+//!
+//! ## Classes
+//! Every lock created at one source location is one class (`#[track_caller]`), so a bug seen
+//! on two instances is held against all of them. [`Mutex::with_class`] and [`class!`] name a
+//! class explicitly; [`Mutex::lock_nested`] and [`Mutex::lock_nest`] annotate legitimate
+//! nesting of one class.
+#![warn(missing_docs)]
+
+mod class;
+mod lock;
+mod state;
+
+pub use class::LockClass;
+
+/// The lock types generic over any `lock_api` raw lock (`R`): wrap your own `RawMutex` or
+/// `RawRwLock` (a spin lock, a futex) and it is validated like the defaults.
+pub mod generic {
+    pub use crate::lock::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+}
+
+/// A validated mutex over parking_lot's raw mutex.
+pub type Mutex<T> = generic::Mutex<T, parking_lot::RawMutex>;
+/// Guard of [`Mutex`].
+pub type MutexGuard<'a, T> = generic::MutexGuard<'a, T, parking_lot::RawMutex>;
+/// A validated reader-writer lock over parking_lot's raw rwlock.
+pub type RwLock<T> = generic::RwLock<T, parking_lot::RawRwLock>;
+/// Shared guard of [`RwLock`].
+pub type RwLockReadGuard<'a, T> = generic::RwLockReadGuard<'a, T, parking_lot::RawRwLock>;
+/// Exclusive guard of [`RwLock`].
+pub type RwLockWriteGuard<'a, T> = generic::RwLockWriteGuard<'a, T, parking_lot::RawRwLock>;
+pub use lockdep_core::{EdgeReport, HeldReport, Kind, Report, Severity, render_text};
+pub use state::{Policy, capture, policy, set_handler, set_policy, with_policy};

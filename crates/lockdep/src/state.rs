@@ -1,0 +1,291 @@
+//! The one process-global validator: an engine behind an uninstrumented lock, object and
+//! thread ids, and where reports go.
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+
+use lockdep_core::{
+    Engine, Event, Mode, NameId, ObjDecl, ObjId, ObjKind, Op, Report, SiteId, ThreadId,
+};
+use parking_lot::Mutex as PlMutex;
+
+/// What happens when the validator finds a problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Print the report to stderr once and continue (lockdep's behaviour). The default.
+    Warn,
+    /// Panic in the thread that raised the report (not while it is already panicking).
+    Panic,
+    /// Validate nothing.
+    Off,
+}
+
+const POLICY_UNSET: u8 = 0;
+const POLICY_WARN: u8 = 1;
+const POLICY_PANIC: u8 = 2;
+const POLICY_OFF: u8 = 3;
+
+static POLICY: AtomicU8 = AtomicU8::new(POLICY_UNSET);
+
+fn policy_from_env() -> u8 {
+    match std::env::var("LOCKDEP").as_deref() {
+        Ok("panic") => POLICY_PANIC,
+        Ok("off") | Ok("0") => POLICY_OFF,
+        _ => POLICY_WARN,
+    }
+}
+
+thread_local! {
+    static THREAD_POLICY: Cell<u8> = const { Cell::new(POLICY_UNSET) };
+}
+
+/// Runs `f` with `p` as the policy of the calling thread only (other threads and parallel
+/// tests keep theirs).
+pub fn with_policy<R>(p: Policy, f: impl FnOnce() -> R) -> R {
+    let code = match p {
+        Policy::Warn => POLICY_WARN,
+        Policy::Panic => POLICY_PANIC,
+        Policy::Off => POLICY_OFF,
+    };
+    let old = THREAD_POLICY.with(|c| c.replace(code));
+    struct Restore(u8);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            THREAD_POLICY.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(old);
+    f()
+}
+
+/// The policy in force for the calling thread: a [`with_policy`] scope, else [`set_policy`],
+/// else the `LOCKDEP` environment variable (`warn`, `panic`, `off`), else `warn`.
+pub fn policy() -> Policy {
+    let mut p = THREAD_POLICY.with(Cell::get);
+    if p == POLICY_UNSET {
+        p = POLICY.load(Ordering::Relaxed);
+    }
+    if p == POLICY_UNSET {
+        p = policy_from_env();
+        POLICY.store(p, Ordering::Relaxed);
+    }
+    match p {
+        POLICY_PANIC => Policy::Panic,
+        POLICY_OFF => Policy::Off,
+        _ => Policy::Warn,
+    }
+}
+
+/// Sets the policy for the whole process.
+pub fn set_policy(p: Policy) {
+    POLICY.store(
+        match p {
+            Policy::Warn => POLICY_WARN,
+            Policy::Panic => POLICY_PANIC,
+            Policy::Off => POLICY_OFF,
+        },
+        Ordering::Relaxed,
+    );
+}
+
+type Handler = std::sync::Arc<dyn Fn(&Report) + Send + Sync>;
+
+struct State {
+    engine: Engine,
+    free_objs: Vec<u32>,
+    next_obj: u32,
+    handler: Option<Handler>,
+}
+
+static STATE: PlMutex<Option<State>> = PlMutex::new(None);
+static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
+
+thread_local! {
+    static THREAD: Cell<u32> = const { Cell::new(u32::MAX) };
+    /// Reports captured by `capture` scopes open on this thread (innermost last).
+    static CAPTURE: RefCell<Vec<Vec<Report>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    let mut g = STATE.lock();
+    let st = g.get_or_insert_with(|| State {
+        engine: Engine::new(),
+        free_objs: Vec::new(),
+        next_obj: 0,
+        handler: None,
+    });
+    f(st)
+}
+
+/// Installs a handler called with every report (after the policy's own action).
+pub fn set_handler(h: impl Fn(&Report) + Send + Sync + 'static) {
+    let h: Handler = std::sync::Arc::new(h);
+    with_state(|st| st.handler = Some(h));
+}
+
+/// The calling thread's id in the validator (assigned on first use, named after the thread).
+pub(crate) fn current_thread() -> ThreadId {
+    THREAD.with(|c| {
+        let v = c.get();
+        if v != u32::MAX {
+            return ThreadId(v);
+        }
+        let id = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+        c.set(id);
+        let name = match std::thread::current().name() {
+            Some(n) => n.to_owned(),
+            None => format!("thread-{id}"),
+        };
+        with_state(|st| st.engine.set_thread_name(ThreadId(id), &name));
+        ThreadId(id)
+    })
+}
+
+/// Declares a new object and returns its id (ids of dropped objects are reused, so creating
+/// and dropping locks keeps memory flat).
+pub(crate) fn new_object(kind: ObjKind, class: &str, subclass: u8) -> ObjId {
+    with_state(|st| {
+        let id = st.free_objs.pop().unwrap_or_else(|| {
+            st.next_obj += 1;
+            st.next_obj - 1
+        });
+        let name: NameId = st.engine.intern(class);
+        let mut decl = ObjDecl::new(kind, name);
+        decl.subclass = subclass;
+        let _ = st.engine.apply(&Event::from(Op::New {
+            obj: ObjId(id),
+            decl,
+        }));
+        ObjId(id)
+    })
+}
+
+/// The object is gone: the engine reports it if it is still held, and the id is reused.
+pub(crate) fn drop_object(obj: ObjId) {
+    if policy() == Policy::Off {
+        return;
+    }
+    let t = current_thread();
+    apply(Op::Free { thread: t, obj }, None);
+    with_state(|st| st.free_objs.push(obj.0));
+}
+
+/// Applies one op for the calling thread and dispatches the reports it raised.
+pub(crate) fn apply(op: Op, site: Option<&'static std::panic::Location<'static>>) {
+    let (reports, handler) = with_state(|st| {
+        let site = match site {
+            Some(l) => st
+                .engine
+                .intern_site(&format!("{}:{}:{}", l.file(), l.line(), l.column())),
+            None => SiteId::NONE,
+        };
+        let before = st.engine.reports().len();
+        // Input the runtime builds is always valid; an error would be a validator bug, and
+        // the validator must not take the program down for it.
+        let _ = st.engine.apply(&Event {
+            op,
+            site,
+            stack: lockdep_core::StackId::NONE,
+        });
+        let new: Vec<Report> = st.engine.reports()[before..].to_vec();
+        (new, st.handler.clone())
+    });
+    // Outside the validator's lock: a handler may use lockdep primitives itself.
+    for r in reports {
+        dispatch(&r, handler.as_deref());
+    }
+}
+
+fn dispatch(r: &Report, handler: Option<&(dyn Fn(&Report) + Send + Sync)>) {
+    let captured = CAPTURE.with(|c| {
+        let mut c = c.borrow_mut();
+        match c.last_mut() {
+            Some(scope) => {
+                scope.push(r.clone());
+                true
+            }
+            None => false,
+        }
+    });
+    if let Some(h) = handler {
+        h(r);
+    }
+    if captured {
+        return;
+    }
+    match policy() {
+        Policy::Off => {}
+        Policy::Warn => eprintln!("{}", lockdep_core::render_text(r)),
+        Policy::Panic => {
+            if !std::thread::panicking() {
+                panic!("lockdep: {}\n{}", r.title, lockdep_core::render_text(r));
+            }
+            eprintln!("{}", lockdep_core::render_text(r));
+        }
+    }
+}
+
+/// Runs `f` and returns the reports raised by this thread while it ran (they are not printed
+/// or turned into panics). Other threads' reports, and tests running in parallel, do not
+/// show up here.
+pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
+    CAPTURE.with(|c| c.borrow_mut().push(Vec::new()));
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            // The scope is popped by `capture` on the normal path; on unwinding, here.
+            if std::thread::panicking() {
+                CAPTURE.with(|c| {
+                    c.borrow_mut().pop();
+                });
+            }
+        }
+    }
+    let guard = Pop;
+    let r = f();
+    std::mem::forget(guard);
+    let reports = CAPTURE.with(|c| c.borrow_mut().pop().unwrap_or_default());
+    (r, reports)
+}
+
+/// The calling thread acquires `obj` (before blocking on it).
+pub(crate) fn acquire(
+    obj: ObjId,
+    mode: Mode,
+    try_: bool,
+    subclass: Option<u8>,
+    nest_lock: Option<ObjId>,
+    site: &'static std::panic::Location<'static>,
+) {
+    if policy() == Policy::Off {
+        return;
+    }
+    let t = current_thread();
+    apply(
+        Op::Acquire {
+            thread: t,
+            lock: obj,
+            mode,
+            try_,
+            subclass,
+            nest_lock,
+            check: true,
+        },
+        Some(site),
+    );
+}
+
+/// The calling thread releases `obj`.
+pub(crate) fn release(obj: ObjId) {
+    if policy() == Policy::Off {
+        return;
+    }
+    let t = current_thread();
+    apply(
+        Op::Release {
+            thread: t,
+            lock: obj,
+        },
+        None,
+    );
+}

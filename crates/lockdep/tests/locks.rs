@@ -1,0 +1,181 @@
+//! The runtime's locks, end to end: real threads, reports asserted by value.
+
+use lockdep::{Kind, Mutex, Policy, RwLock, Severity, capture, with_policy};
+
+fn kinds(reports: &[lockdep::Report]) -> Vec<(Kind, Vec<String>)> {
+    reports
+        .iter()
+        .filter(|r| r.severity == Severity::Error)
+        .map(|r| {
+            let mut c = r.classes.clone();
+            c.sort();
+            (r.kind, c)
+        })
+        .collect()
+}
+
+#[test]
+fn abba_across_threads_is_reported_without_hanging() {
+    let a = std::sync::Arc::new(Mutex::with_class(0, lockdep::class!("it.abba.A")));
+    let b = std::sync::Arc::new(Mutex::with_class(0, lockdep::class!("it.abba.B")));
+    let (a2, b2) = (a.clone(), b.clone());
+    // One thread takes A then B, and finishes; the run never deadlocks.
+    std::thread::spawn(move || {
+        let _ga = a2.lock();
+        let _gb = b2.lock();
+    })
+    .join()
+    .unwrap();
+    // This thread takes B then A: had the two overlapped, each would wait for the other.
+    let ((), reports) = capture(|| {
+        let _gb = b.lock();
+        let _ga = a.lock();
+    });
+    assert_eq!(
+        kinds(&reports),
+        vec![(
+            Kind::Circular,
+            vec!["it.abba.A".to_owned(), "it.abba.B".to_owned()]
+        )]
+    );
+    let r = &reports[0];
+    assert_eq!(r.edges.len(), 2);
+    assert!(
+        r.site.as_deref().is_some_and(|s| s.contains("locks.rs")),
+        "site: {:?}",
+        r.site
+    );
+    assert_eq!(r.held.len(), 2, "both locks held by the reporting thread");
+}
+
+#[test]
+fn same_order_everywhere_is_silent() {
+    let a = Mutex::new(());
+    let b = Mutex::new(());
+    let ((), reports) = capture(|| {
+        for _ in 0..3 {
+            let _ga = a.lock();
+            let _gb = b.lock();
+        }
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+}
+
+fn two_of_one_class() -> (Mutex<u32>, Mutex<u32>) {
+    // One creation site: one class, whatever the instance.
+    let make = || Mutex::new(0);
+    (make(), make())
+}
+
+#[test]
+fn two_instances_of_one_class_nested_is_recursive() {
+    let (x, y) = two_of_one_class();
+    let ((), reports) = capture(|| {
+        let _gx = x.lock();
+        let _gy = y.lock();
+    });
+    assert_eq!(kinds(&reports).len(), 1);
+    assert_eq!(reports[0].kind, Kind::Recursive);
+    assert!(
+        reports[0].classes[0].contains("locks.rs"),
+        "class is the creation site: {:?}",
+        reports[0].classes
+    );
+}
+
+#[test]
+fn lock_nested_annotation_is_silent() {
+    let (x, y) = two_of_one_class();
+    let ((), reports) = capture(|| {
+        let _gx = x.lock();
+        let _gy = y.lock_nested(1);
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+}
+
+#[test]
+fn nest_lock_covers_many_instances() {
+    let outer = Mutex::with_class((), lockdep::class!("it.nest.outer"));
+    let items: Vec<Mutex<u32>> = (0..4)
+        .map(|_| Mutex::with_class(0, lockdep::class!("it.nest.item")))
+        .collect();
+    let ((), reports) = capture(|| {
+        let g = outer.lock();
+        let guards: Vec<_> = items.iter().map(|m| m.lock_nest(&g)).collect();
+        drop(guards);
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+}
+
+#[test]
+fn trylock_adds_no_dependency() {
+    let a = Mutex::with_class((), lockdep::class!("it.try.A"));
+    let b = Mutex::with_class((), lockdep::class!("it.try.B"));
+    let ((), reports) = capture(|| {
+        {
+            let _ga = a.lock();
+            let _gb = b.try_lock().expect("free");
+        }
+        let _gb = b.lock();
+        let _ga = a.lock();
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+}
+
+#[test]
+fn rwlock_recursive_readers_are_fine_but_a_reader_inverting_with_a_writer_is_not() {
+    let x = RwLock::with_class((), lockdep::class!("it.rw.X"));
+    let y = RwLock::with_class((), lockdep::class!("it.rw.Y"));
+    let ((), reports) = capture(|| {
+        {
+            let _rx = x.read_recursive();
+            let _ry = y.read_recursive();
+        }
+        {
+            let _ry = y.read_recursive();
+            let _rx = x.read_recursive();
+        }
+    });
+    assert!(
+        reports.is_empty(),
+        "recursive readers never block each other: {reports:?}"
+    );
+    let ((), reports) = capture(|| {
+        let _wy = y.write();
+        let _wx = x.write();
+    });
+    assert_eq!(
+        kinds(&reports),
+        vec![(
+            Kind::Circular,
+            vec!["it.rw.X".to_owned(), "it.rw.Y".to_owned()]
+        )]
+    );
+}
+
+#[test]
+#[should_panic(expected = "possible recursive locking")]
+fn panic_policy_panics_before_blocking_on_read_then_write() {
+    let l = RwLock::new(0);
+    with_policy(Policy::Panic, || {
+        let _r = l.read();
+        // A write while this thread reads would wait for itself forever: the validator
+        // panics before the real lock blocks.
+        let _w = l.write();
+    });
+}
+
+#[test]
+fn mutex_size_is_within_16_bytes_of_parking_lot() {
+    assert!(
+        std::mem::size_of::<lockdep::Mutex<()>>()
+            <= std::mem::size_of::<parking_lot::Mutex<()>>() + 16,
+        "{} vs {}",
+        std::mem::size_of::<lockdep::Mutex<()>>(),
+        std::mem::size_of::<parking_lot::Mutex<()>>()
+    );
+    assert!(
+        std::mem::size_of::<lockdep::RwLock<()>>()
+            <= std::mem::size_of::<parking_lot::RwLock<()>>() + 16
+    );
+}
