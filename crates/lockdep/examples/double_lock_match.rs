@@ -6,18 +6,21 @@
 
 use lockdep::{Mutex, Policy};
 
-fn bump_if_even(counter: &Mutex<u32>) {
-    match *counter.lock() % 2 {
+fn step(counter: &Mutex<u32>) {
+    // (An `if` would not have the bug: since edition 2024 the temporaries of an `if`
+    // condition are dropped before the block. A `match` scrutinee's live through every arm.)
+    match *counter.lock() {
+        0 => println!("starting"),
         // The guard from `counter.lock()` above is still alive here.
-        0 => *counter.lock() += 1,
-        _ => {}
+        n if n % 2 == 0 => *counter.lock() += 1,
+        n => println!("odd: {n}"),
     }
 }
 
 fn main() {
-    let counter = Mutex::new(0);
+    let counter = Mutex::new(2);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        lockdep::with_policy(Policy::Panic, || bump_if_even(&counter));
+        lockdep::with_policy(Policy::Panic, || step(&counter));
     }));
     match result {
         Err(_) => println!("lockdep caught the double lock before it could hang (report above)"),
