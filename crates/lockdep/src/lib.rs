@@ -31,6 +31,7 @@
 mod class;
 mod lock;
 mod state;
+pub mod sync;
 
 pub use class::LockClass;
 
