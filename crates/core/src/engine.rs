@@ -499,6 +499,16 @@ impl Engine {
         StackId(i)
     }
 
+    /// The string of an interned site (`None` for `SiteId::NONE`).
+    pub fn site(&self, id: SiteId) -> Option<&str> {
+        (id != SiteId::NONE).then(|| self.sites.strings[id.0 as usize].as_str())
+    }
+
+    /// The sites of an interned stack, innermost first (empty for `StackId::NONE`).
+    pub fn stack(&self, id: StackId) -> Vec<String> {
+        self.stack_strings(id)
+    }
+
     /// Names a thread in reports (default `thread <n>`).
     pub fn set_thread_name(&mut self, t: ThreadId, name: &str) {
         let th = self.thread_mut(t);

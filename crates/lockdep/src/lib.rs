@@ -21,6 +21,10 @@
 //! `LOCKDEP=off` validates nothing. [`set_handler`] adds a callback; [`capture`] collects the
 //! reports a closure raised (for tests).
 //!
+//! ## Recording
+//! `LOCKDEP_TRACE=path` (or [`record_to`]) writes what the primitives saw as a trace (JSON
+//! Lines, format v1); `lockdep check path` replays it to the same report signatures.
+//!
 //! ## Classes
 //! Every lock created at one source location is one class (`#[track_caller]`), so a bug seen
 //! on two instances is held against all of them. [`Mutex::with_class`] and [`class!`] name a
@@ -52,4 +56,4 @@ pub type RwLockReadGuard<'a, T> = generic::RwLockReadGuard<'a, T, parking_lot::R
 /// Exclusive guard of [`RwLock`].
 pub type RwLockWriteGuard<'a, T> = generic::RwLockWriteGuard<'a, T, parking_lot::RawRwLock>;
 pub use lockdep_core::{EdgeReport, HeldReport, Kind, Report, Severity, render_text};
-pub use state::{Policy, capture, policy, set_handler, set_policy, with_policy};
+pub use state::{Policy, capture, policy, record_to, set_handler, set_policy, with_policy};

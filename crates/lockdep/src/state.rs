@@ -90,11 +90,84 @@ pub fn set_policy(p: Policy) {
 
 type Handler = std::sync::Arc<dyn Fn(&Report) + Send + Sync>;
 
+type Recorder = lockdep_trace::TraceWriter<std::io::LineWriter<std::fs::File>>;
+
 struct State {
     engine: Engine,
     free_objs: Vec<u32>,
     next_obj: u32,
     handler: Option<Handler>,
+    /// Where the run is recorded, if it is (`LOCKDEP_TRACE`, or [`record_to`]).
+    recorder: Option<Recorder>,
+    /// Live objects and known threads, to declare them when recording starts mid-run.
+    live: Vec<Option<ObjDecl>>,
+    thread_classes: Vec<NameId>,
+}
+
+fn open_recorder(path: &std::path::Path) -> std::io::Result<Recorder> {
+    let f = std::fs::File::create(path)?;
+    lockdep_trace::TraceWriter::new(
+        std::io::LineWriter::new(f),
+        "recorded by the lockdep runtime",
+    )
+}
+
+impl State {
+    /// Applies an event to the engine and, when recording, writes it to the trace.
+    fn apply(&mut self, ev: &Event) {
+        // Input the runtime builds is always valid; an error would be a validator bug, and
+        // the validator must not take the program down for it.
+        let _ = self.engine.apply(ev);
+        if let Some(w) = self.recorder.as_mut() {
+            let e = &self.engine;
+            let ok = w.write(
+                ev,
+                &|n| e.name(n).to_owned(),
+                &|s| e.site(s).map(str::to_owned),
+                &|s| e.stack(s),
+            );
+            if let Err(err) = ok {
+                eprintln!("lockdep: trace recording stopped: {err}");
+                self.recorder = None;
+            }
+        }
+    }
+}
+
+/// Starts recording the run to `path` as a trace v1 file (`lockdep check` replays it to the
+/// same report signatures). Objects and threads already known are declared first.
+///
+/// Locks held when recording starts are not in the trace: start it before the program takes
+/// locks (or set `LOCKDEP_TRACE`, which starts with the validator).
+pub fn record_to(path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+    let mut w = open_recorder(path.as_ref())?;
+    with_state(|st| {
+        let e = &st.engine;
+        let mut declare = |op: Op| {
+            w.write(
+                &Event::from(op),
+                &|n| e.name(n).to_owned(),
+                &|s| e.site(s).map(str::to_owned),
+                &|s| e.stack(s),
+            )
+        };
+        for (t, &class) in st.thread_classes.iter().enumerate() {
+            declare(Op::ThreadClass {
+                thread: ThreadId(t as u32),
+                class,
+            })?;
+        }
+        for (i, decl) in st.live.iter().enumerate() {
+            if let Some(decl) = decl {
+                declare(Op::New {
+                    obj: ObjId(i as u32),
+                    decl: *decl,
+                })?;
+            }
+        }
+        st.recorder = Some(w);
+        Ok(())
+    })
 }
 
 static STATE: PlMutex<Option<State>> = PlMutex::new(None);
@@ -113,6 +186,18 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
         free_objs: Vec::new(),
         next_obj: 0,
         handler: None,
+        live: Vec::new(),
+        thread_classes: Vec::new(),
+        recorder: std::env::var_os("LOCKDEP_TRACE").and_then(|p| match open_recorder(p.as_ref()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!(
+                    "lockdep: cannot record to LOCKDEP_TRACE={}: {e}",
+                    p.to_string_lossy()
+                );
+                None
+            }
+        }),
     });
     f(st)
 }
@@ -136,7 +221,19 @@ pub(crate) fn current_thread() -> ThreadId {
             Some(n) => n.to_owned(),
             None => format!("thread-{id}"),
         };
-        with_state(|st| st.engine.set_thread_name(ThreadId(id), &name));
+        with_state(|st| {
+            st.engine.set_thread_name(ThreadId(id), &name);
+            // The thread's class is its name (replays then name the same `exit` classes).
+            let class = st.engine.intern(&name);
+            if st.thread_classes.len() <= id as usize {
+                st.thread_classes.resize(id as usize + 1, class);
+            }
+            st.thread_classes[id as usize] = class;
+            st.apply(&Event::from(Op::ThreadClass {
+                thread: ThreadId(id),
+                class,
+            }));
+        });
         ThreadId(id)
     })
 }
@@ -152,7 +249,11 @@ pub(crate) fn new_object(kind: ObjKind, class: &str, subclass: u8) -> ObjId {
         let name: NameId = st.engine.intern(class);
         let mut decl = ObjDecl::new(kind, name);
         decl.subclass = subclass;
-        let _ = st.engine.apply(&Event::from(Op::New {
+        if st.live.len() <= id as usize {
+            st.live.resize(id as usize + 1, None);
+        }
+        st.live[id as usize] = Some(decl);
+        st.apply(&Event::from(Op::New {
             obj: ObjId(id),
             decl,
         }));
@@ -167,7 +268,12 @@ pub(crate) fn drop_object(obj: ObjId) {
     }
     let t = current_thread();
     apply(Op::Free { thread: t, obj }, None);
-    with_state(|st| st.free_objs.push(obj.0));
+    with_state(|st| {
+        st.free_objs.push(obj.0);
+        if let Some(slot) = st.live.get_mut(obj.0 as usize) {
+            *slot = None;
+        }
+    });
 }
 
 /// Applies one op for the calling thread and dispatches the reports it raised.
@@ -180,9 +286,7 @@ pub(crate) fn apply(op: Op, site: Option<&'static std::panic::Location<'static>>
             None => SiteId::NONE,
         };
         let before = st.engine.reports().len();
-        // Input the runtime builds is always valid; an error would be a validator bug, and
-        // the validator must not take the program down for it.
-        let _ = st.engine.apply(&Event {
+        st.apply(&Event {
             op,
             site,
             stack: lockdep_core::StackId::NONE,
