@@ -34,6 +34,7 @@
 
 mod class;
 mod lock;
+pub mod raw;
 mod state;
 pub mod sync;
 

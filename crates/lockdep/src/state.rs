@@ -61,7 +61,7 @@ pub fn with_policy<R>(p: Policy, f: impl FnOnce() -> R) -> R {
 /// The policy in force for the calling thread: a [`with_policy`] scope, else [`set_policy`],
 /// else the `LOCKDEP` environment variable (`warn`, `panic`, `off`), else `warn`.
 pub fn policy() -> Policy {
-    let mut p = THREAD_POLICY.with(Cell::get);
+    let mut p = THREAD_POLICY.try_with(Cell::get).unwrap_or(POLICY_UNSET);
     if p == POLICY_UNSET {
         p = POLICY.load(Ordering::Relaxed);
     }
@@ -173,7 +173,26 @@ pub fn record_to(path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
 static STATE: PlMutex<Option<State>> = PlMutex::new(None);
 static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
 
+/// Tells the validator when its thread ends (a thread-local destructor): locks still held
+/// then are `held_at_exit`.
+struct ExitNotice(u32);
+
+impl Drop for ExitNotice {
+    fn drop(&mut self) {
+        if policy() == Policy::Off {
+            return;
+        }
+        apply(
+            Op::Exit {
+                thread: ThreadId(self.0),
+            },
+            None,
+        );
+    }
+}
+
 thread_local! {
+    static EXIT: RefCell<Option<ExitNotice>> = const { RefCell::new(None) };
     static THREAD: Cell<u32> = const { Cell::new(u32::MAX) };
     /// Reports captured by `capture` scopes open on this thread (innermost last).
     static CAPTURE: RefCell<Vec<Vec<Report>>> = const { RefCell::new(Vec::new()) };
@@ -210,13 +229,15 @@ pub fn set_handler(h: impl Fn(&Report) + Send + Sync + 'static) {
 
 /// The calling thread's id in the validator (assigned on first use, named after the thread).
 pub(crate) fn current_thread() -> ThreadId {
-    THREAD.with(|c| {
+    let id = THREAD.try_with(|c| {
         let v = c.get();
         if v != u32::MAX {
             return ThreadId(v);
         }
         let id = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
         c.set(id);
+        // Not for a thread that is already tearing its thread-locals down.
+        let _ = EXIT.try_with(|e| *e.borrow_mut() = Some(ExitNotice(id)));
         let name = match std::thread::current().name() {
             Some(n) => n.to_owned(),
             None => format!("thread-{id}"),
@@ -235,7 +256,10 @@ pub(crate) fn current_thread() -> ThreadId {
             }));
         });
         ThreadId(id)
-    })
+    });
+    // A thread whose locals are already gone (a lock dropped in another thread-local's
+    // destructor) gets a fresh id: its ops are still validated.
+    id.unwrap_or_else(|_| ThreadId(NEXT_THREAD.fetch_add(1, Ordering::Relaxed)))
 }
 
 /// Declares a new object and returns its id (ids of dropped objects are reused, so creating
@@ -301,16 +325,20 @@ pub(crate) fn apply(op: Op, site: Option<&'static std::panic::Location<'static>>
 }
 
 fn dispatch(r: &Report, handler: Option<&(dyn Fn(&Report) + Send + Sync)>) {
-    let captured = CAPTURE.with(|c| {
-        let mut c = c.borrow_mut();
-        match c.last_mut() {
-            Some(scope) => {
-                scope.push(r.clone());
-                true
+    // `try_with`: reports raised while the thread's locals are torn down (at its exit) go
+    // to the handler and the policy.
+    let captured = CAPTURE
+        .try_with(|c| {
+            let mut c = c.borrow_mut();
+            match c.last_mut() {
+                Some(scope) => {
+                    scope.push(r.clone());
+                    true
+                }
+                None => false,
             }
-            None => false,
-        }
-    });
+        })
+        .unwrap_or(false);
     if let Some(h) = handler {
         h(r);
     }

@@ -1,0 +1,130 @@
+//! The annotation API for your own primitives: the same calls the built-in locks make.
+//!
+//! Embed a [`RawLock`] in your lock, call [`RawLock::acquire`] *before* blocking,
+//! [`RawLock::acquired_try`] after a successful try, and [`RawLock::release`] when it is
+//! released (on the same thread).
+//!
+//! ```
+//! use lockdep::raw::{LockMode, RawLock};
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//!
+//! struct SpinLock { flag: AtomicBool, dep: RawLock }
+//! impl SpinLock {
+//!     #[track_caller]
+//!     const fn new() -> Self { SpinLock { flag: AtomicBool::new(false), dep: RawLock::new() } }
+//!     #[track_caller]
+//!     fn lock(&self) {
+//!         self.dep.acquire(LockMode::Exclusive); // validated before spinning
+//!         while self.flag.swap(true, Ordering::Acquire) { std::hint::spin_loop(); }
+//!     }
+//!     fn unlock(&self) {
+//!         self.dep.release();
+//!         self.flag.store(false, Ordering::Release);
+//!     }
+//! }
+//! let l = SpinLock::new();
+//! l.lock();
+//! l.unlock();
+//! ```
+
+use std::panic::Location;
+
+use lockdep_core::{Mode, ObjKind, Op};
+
+use crate::class::{LockClass, Meta, named_site};
+use crate::state;
+
+/// How a lock is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockMode {
+    /// Exclusive (a mutex, a write lock).
+    Exclusive,
+    /// Shared, queueing behind waiting writers (std's and parking_lot's `read`).
+    Shared,
+    /// Shared, never queueing behind writers while readers hold it (recursive read).
+    SharedRecursive,
+}
+
+impl LockMode {
+    fn mode(self) -> Mode {
+        match self {
+            LockMode::Exclusive => Mode::Write,
+            LockMode::Shared => Mode::Read,
+            LockMode::SharedRecursive => Mode::ReadRecursive,
+        }
+    }
+}
+
+/// A lock's identity for the validator: its class (creation site or named class) and its
+/// object id, assigned on first use. 12 bytes.
+#[derive(Debug)]
+pub struct RawLock {
+    site: &'static Location<'static>,
+    meta: Meta,
+}
+
+impl RawLock {
+    /// A lock whose class is the creation site.
+    #[track_caller]
+    pub const fn new() -> Self {
+        RawLock {
+            site: Location::caller(),
+            meta: Meta::new(),
+        }
+    }
+
+    /// A lock of a named class.
+    pub fn with_class(class: &'static LockClass) -> Self {
+        RawLock {
+            site: named_site(class),
+            meta: Meta::new(),
+        }
+    }
+
+    /// Call before blocking on the lock: validates the acquisition (and, with the panic
+    /// policy, panics instead of letting a would-be deadlock hang).
+    #[track_caller]
+    pub fn acquire(&self, mode: LockMode) {
+        let obj = self.meta.obj(self.site, ObjKind::Mutex);
+        state::acquire(obj, mode.mode(), false, None, None, Location::caller());
+    }
+
+    /// Call after a successful try-acquire (no dependency into the lock is recorded).
+    #[track_caller]
+    pub fn acquired_try(&self, mode: LockMode) {
+        let obj = self.meta.obj(self.site, ObjKind::Mutex);
+        state::acquire(obj, mode.mode(), true, None, None, Location::caller());
+    }
+
+    /// Call when the lock is released, on the thread that acquired it.
+    pub fn release(&self) {
+        let obj = self.meta.obj(self.site, ObjKind::Mutex);
+        state::release(obj);
+    }
+
+    /// Records the dependencies of acquiring the lock here without doing it (lockdep's
+    /// `might_lock`), for paths that take it only sometimes.
+    #[track_caller]
+    pub fn might_acquire(&self, mode: LockMode) {
+        if state::policy() == state::Policy::Off {
+            return;
+        }
+        let obj = self.meta.obj(self.site, ObjKind::Mutex);
+        let t = state::current_thread();
+        state::apply(
+            Op::MightAcquire {
+                thread: t,
+                lock: obj,
+                mode: mode.mode(),
+            },
+            Some(Location::caller()),
+        );
+    }
+}
+
+impl Default for RawLock {
+    #[track_caller]
+    fn default() -> Self {
+        RawLock::new()
+    }
+}
