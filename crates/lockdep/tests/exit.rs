@@ -5,9 +5,12 @@ use std::sync::{Arc, Mutex as StdMutex};
 
 use lockdep::{Kind, Mutex};
 
+/// (kind, classes, reporting thread) of every report seen by the handler.
+type Seen = Arc<StdMutex<Vec<(Kind, Vec<String>, String)>>>;
+
 #[test]
 fn thread_ending_with_a_lock_held_is_reported() {
-    let seen: Arc<StdMutex<Vec<(Kind, Vec<String>, String)>>> = Arc::default();
+    let seen: Seen = Arc::default();
     let s2 = seen.clone();
     lockdep::set_handler(move |r| {
         s2.lock()
