@@ -32,6 +32,11 @@ impl LockClass {
     pub fn name(&self) -> &'static str {
         self.name
     }
+
+    /// Where the class was defined (its key).
+    pub fn site(&self) -> &'static Location<'static> {
+        self.site
+    }
 }
 
 /// A `&'static LockClass` named by a string literal, e.g.
@@ -48,7 +53,7 @@ macro_rules! class {
 /// stay within 16 bytes of the lock it wraps).
 static NAMED: PlMutex<Option<HashMap<usize, &'static str>>> = PlMutex::new(None);
 
-fn register(class: &'static LockClass) {
+pub(crate) fn register(class: &'static LockClass) {
     NAMED
         .lock()
         .get_or_insert_with(HashMap::new)
@@ -62,12 +67,6 @@ fn class_name(site: &'static Location<'static>) -> String {
         return (*name).to_owned();
     }
     format!("{}:{}:{}", site.file(), site.line(), site.column())
-}
-
-/// The class key of a named class: its definition site, registered under its name.
-pub(crate) fn named_site(class: &'static LockClass) -> &'static Location<'static> {
-    register(class);
-    class.site
 }
 
 /// A lock's object id in the validator, assigned on first use (`0` = none yet). The lock

@@ -21,6 +21,12 @@
 //! `LOCKDEP=off` validates nothing. [`set_handler`] adds a callback; [`capture`] collects the
 //! reports a closure raised (for tests).
 //!
+//! ## Compiled away
+//! Validation is compiled in when debug assertions are on (debug builds, tests) or with the
+//! feature `always`; `RUSTFLAGS="--cfg lockdep_off"` compiles it away everywhere. Compiled
+//! away, the types keep their API and have exactly the size and alignment of the locks they
+//! wrap (statically asserted), and every annotation is an empty inline function.
+//!
 //! ## Recording
 //! `LOCKDEP_TRACE=path` (or [`record_to`]) writes what the primitives saw as a trace (JSON
 //! Lines, format v1); `lockdep check path` replays it to the same report signatures.
@@ -31,14 +37,22 @@
 //! class explicitly; [`Mutex::lock_nested`] and [`Mutex::lock_nest`] annotate legitimate
 //! nesting of one class.
 #![warn(missing_docs)]
+// With validation compiled away, the validator's own modules are still built (the public
+// functions such as `capture` keep working, reporting nothing) but the lock types do not use
+// them.
+#![cfg_attr(not(lockdep_enabled), allow(dead_code, unused_imports))]
 
 mod class;
+mod hooks;
 mod lock;
 pub mod raw;
 mod state;
 pub mod sync;
 
 pub use class::LockClass;
+
+/// Whether validation is compiled into this build (see "Compiled away").
+pub const ENABLED: bool = cfg!(lockdep_enabled);
 
 /// The lock types generic over any `lock_api` raw lock (`R`): wrap your own `RawMutex` or
 /// `RawRwLock` (a spin lock, a futex) and it is validated like the defaults.
@@ -58,3 +72,23 @@ pub type RwLockReadGuard<'a, T> = generic::RwLockReadGuard<'a, T, parking_lot::R
 pub type RwLockWriteGuard<'a, T> = generic::RwLockWriteGuard<'a, T, parking_lot::RawRwLock>;
 pub use lockdep_core::{EdgeReport, HeldReport, Kind, Report, Severity, render_text};
 pub use state::{Policy, capture, policy, record_to, set_handler, set_policy, with_policy};
+
+// Compiled away, the types are exactly the locks they wrap (size and alignment).
+#[cfg(not(lockdep_enabled))]
+const _: () = {
+    use std::mem::{align_of, size_of};
+    assert!(size_of::<Mutex<()>>() == size_of::<parking_lot::Mutex<()>>());
+    assert!(align_of::<Mutex<()>>() == align_of::<parking_lot::Mutex<()>>());
+    assert!(size_of::<Mutex<u64>>() == size_of::<parking_lot::Mutex<u64>>());
+    assert!(align_of::<Mutex<u64>>() == align_of::<parking_lot::Mutex<u64>>());
+    assert!(size_of::<RwLock<[u8; 3]>>() == size_of::<parking_lot::RwLock<[u8; 3]>>());
+    assert!(align_of::<RwLock<[u8; 3]>>() == align_of::<parking_lot::RwLock<[u8; 3]>>());
+    assert!(
+        size_of::<MutexGuard<'static, u64>>() == size_of::<parking_lot::MutexGuard<'static, u64>>()
+    );
+    assert!(size_of::<sync::Mutex<u64>>() == size_of::<std::sync::Mutex<u64>>());
+    assert!(align_of::<sync::Mutex<u64>>() == align_of::<std::sync::Mutex<u64>>());
+    assert!(size_of::<sync::RwLock<u64>>() == size_of::<std::sync::RwLock<u64>>());
+    assert!(size_of::<sync::Condvar>() == size_of::<std::sync::Condvar>());
+    assert!(size_of::<raw::RawLock>() == 0);
+};

@@ -5,10 +5,10 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 
 use lock_api::{RawMutex, RawRwLock};
-use lockdep_core::{Mode, ObjId, ObjKind};
+use lockdep_core::{Mode, ObjKind};
 
-use crate::class::{LockClass, Meta, named_site};
-use crate::state;
+use crate::class::LockClass;
+use crate::hooks::{self, Meta, Obj, Site};
 
 /// A mutual-exclusion lock that tells the validator about every acquisition before it blocks.
 ///
@@ -16,7 +16,7 @@ use crate::state;
 /// blocking, so with [`Policy::Panic`](crate::Policy) a would-be deadlock panics instead of
 /// hanging.
 pub struct Mutex<T: ?Sized, R: RawMutex> {
-    site: &'static Location<'static>,
+    site: Site,
     meta: Meta,
     inner: lock_api::Mutex<R, T>,
 }
@@ -26,7 +26,7 @@ impl<T, R: RawMutex> Mutex<T, R> {
     #[track_caller]
     pub const fn new(val: T) -> Self {
         Mutex {
-            site: Location::caller(),
+            site: Site::caller(),
             meta: Meta::new(),
             inner: lock_api::Mutex::new(val),
         }
@@ -35,7 +35,7 @@ impl<T, R: RawMutex> Mutex<T, R> {
     /// A new mutex of a named class (see [`class!`](crate::class!)).
     pub fn with_class(val: T, class: &'static LockClass) -> Self {
         Mutex {
-            site: named_site(class),
+            site: Site::named(class),
             meta: Meta::new(),
             inner: lock_api::Mutex::new(val),
         }
@@ -50,9 +50,9 @@ impl<T, R: RawMutex> Mutex<T, R> {
 }
 
 impl<T: ?Sized, R: RawMutex> Mutex<T, R> {
-    fn acquire(&self, subclass: Option<u8>, try_: bool, site: &'static Location<'static>) -> ObjId {
-        let obj = self.meta.obj(self.site, ObjKind::Mutex);
-        state::acquire(obj, Mode::Write, try_, subclass, None, site);
+    fn acquire(&self, subclass: Option<u8>, try_: bool, site: &'static Location<'static>) -> Obj {
+        let obj = self.meta.get(self.site, ObjKind::Mutex);
+        hooks::acquire(obj, Mode::Write, try_, subclass, None, site);
         obj
     }
 
@@ -86,8 +86,8 @@ impl<T: ?Sized, R: RawMutex> Mutex<T, R> {
         &self,
         nest: &MutexGuard<'_, U, S>,
     ) -> MutexGuard<'_, T, R> {
-        let obj = self.meta.obj(self.site, ObjKind::Mutex);
-        state::acquire(
+        let obj = self.meta.get(self.site, ObjKind::Mutex);
+        hooks::acquire(
             obj,
             Mode::Write,
             false,
@@ -139,7 +139,7 @@ impl<T: ?Sized + std::fmt::Debug, R: RawMutex> std::fmt::Debug for Mutex<T, R> {
 #[must_use = "if unused the Mutex will immediately unlock"]
 #[clippy::has_significant_drop]
 pub struct MutexGuard<'a, T: ?Sized, R: RawMutex> {
-    obj: ObjId,
+    obj: Obj,
     inner: lock_api::MutexGuard<'a, R, T>,
     _not_send: PhantomData<*const ()>,
 }
@@ -160,7 +160,7 @@ impl<T: ?Sized, R: RawMutex> DerefMut for MutexGuard<'_, T, R> {
 impl<T: ?Sized, R: RawMutex> Drop for MutexGuard<'_, T, R> {
     fn drop(&mut self) {
         // The validator first, then the real unlock (the `inner` field drops after this).
-        state::release(self.obj);
+        hooks::release(self.obj);
     }
 }
 
@@ -176,7 +176,7 @@ impl<T: ?Sized + std::fmt::Debug, R: RawMutex> std::fmt::Debug for MutexGuard<'_
 /// std's do); `read_recursive` declares a recursive read: use it only with a raw lock whose
 /// readers never wait for writers (e.g. `parking_lot::RawRwLockRecursive`).
 pub struct RwLock<T: ?Sized, R: RawRwLock> {
-    site: &'static Location<'static>,
+    site: Site,
     meta: Meta,
     inner: lock_api::RwLock<R, T>,
 }
@@ -186,7 +186,7 @@ impl<T, R: RawRwLock> RwLock<T, R> {
     #[track_caller]
     pub const fn new(val: T) -> Self {
         RwLock {
-            site: Location::caller(),
+            site: Site::caller(),
             meta: Meta::new(),
             inner: lock_api::RwLock::new(val),
         }
@@ -195,7 +195,7 @@ impl<T, R: RawRwLock> RwLock<T, R> {
     /// A new lock of a named class.
     pub fn with_class(val: T, class: &'static LockClass) -> Self {
         RwLock {
-            site: named_site(class),
+            site: Site::named(class),
             meta: Meta::new(),
             inner: lock_api::RwLock::new(val),
         }
@@ -210,9 +210,9 @@ impl<T, R: RawRwLock> RwLock<T, R> {
 }
 
 impl<T: ?Sized, R: RawRwLock> RwLock<T, R> {
-    fn acquire(&self, mode: Mode, try_: bool, site: &'static Location<'static>) -> ObjId {
-        let obj = self.meta.obj(self.site, ObjKind::RwLock);
-        state::acquire(obj, mode, try_, None, None, site);
+    fn acquire(&self, mode: Mode, try_: bool, site: &'static Location<'static>) -> Obj {
+        let obj = self.meta.get(self.site, ObjKind::RwLock);
+        hooks::acquire(obj, mode, try_, None, None, site);
         obj
     }
 
@@ -300,7 +300,7 @@ impl<T: ?Sized + std::fmt::Debug, R: RawRwLock> std::fmt::Debug for RwLock<T, R>
 #[must_use = "if unused the RwLock will immediately unlock"]
 #[clippy::has_significant_drop]
 pub struct RwLockReadGuard<'a, T: ?Sized, R: RawRwLock> {
-    obj: ObjId,
+    obj: Obj,
     inner: lock_api::RwLockReadGuard<'a, R, T>,
     _not_send: PhantomData<*const ()>,
 }
@@ -309,7 +309,7 @@ pub struct RwLockReadGuard<'a, T: ?Sized, R: RawRwLock> {
 #[must_use = "if unused the RwLock will immediately unlock"]
 #[clippy::has_significant_drop]
 pub struct RwLockWriteGuard<'a, T: ?Sized, R: RawRwLock> {
-    obj: ObjId,
+    obj: Obj,
     inner: lock_api::RwLockWriteGuard<'a, R, T>,
     _not_send: PhantomData<*const ()>,
 }
@@ -348,12 +348,12 @@ impl<T: ?Sized, R: RawRwLock> DerefMut for RwLockWriteGuard<'_, T, R> {
 
 impl<T: ?Sized, R: RawRwLock> Drop for RwLockReadGuard<'_, T, R> {
     fn drop(&mut self) {
-        state::release(self.obj);
+        hooks::release(self.obj);
     }
 }
 
 impl<T: ?Sized, R: RawRwLock> Drop for RwLockWriteGuard<'_, T, R> {
     fn drop(&mut self) {
-        state::release(self.obj);
+        hooks::release(self.obj);
     }
 }

@@ -29,10 +29,10 @@
 
 use std::panic::Location;
 
-use lockdep_core::{Mode, ObjKind, Op};
+use lockdep_core::{Mode, ObjKind};
 
-use crate::class::{LockClass, Meta, named_site};
-use crate::state;
+use crate::class::LockClass;
+use crate::hooks::{self, Meta, Site};
 
 /// How a lock is taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,10 +56,10 @@ impl LockMode {
 }
 
 /// A lock's identity for the validator: its class (creation site or named class) and its
-/// object id, assigned on first use. 12 bytes.
+/// object id, assigned on first use. 12 bytes; nothing when validation is compiled away.
 #[derive(Debug)]
 pub struct RawLock {
-    site: &'static Location<'static>,
+    site: Site,
     meta: Meta,
 }
 
@@ -68,7 +68,7 @@ impl RawLock {
     #[track_caller]
     pub const fn new() -> Self {
         RawLock {
-            site: Location::caller(),
+            site: Site::caller(),
             meta: Meta::new(),
         }
     }
@@ -76,7 +76,7 @@ impl RawLock {
     /// A lock of a named class.
     pub fn with_class(class: &'static LockClass) -> Self {
         RawLock {
-            site: named_site(class),
+            site: Site::named(class),
             meta: Meta::new(),
         }
     }
@@ -85,40 +85,29 @@ impl RawLock {
     /// policy, panics instead of letting a would-be deadlock hang).
     #[track_caller]
     pub fn acquire(&self, mode: LockMode) {
-        let obj = self.meta.obj(self.site, ObjKind::Mutex);
-        state::acquire(obj, mode.mode(), false, None, None, Location::caller());
+        let obj = self.meta.get(self.site, ObjKind::Mutex);
+        hooks::acquire(obj, mode.mode(), false, None, None, Location::caller());
     }
 
     /// Call after a successful try-acquire (no dependency into the lock is recorded).
     #[track_caller]
     pub fn acquired_try(&self, mode: LockMode) {
-        let obj = self.meta.obj(self.site, ObjKind::Mutex);
-        state::acquire(obj, mode.mode(), true, None, None, Location::caller());
+        let obj = self.meta.get(self.site, ObjKind::Mutex);
+        hooks::acquire(obj, mode.mode(), true, None, None, Location::caller());
     }
 
     /// Call when the lock is released, on the thread that acquired it.
     pub fn release(&self) {
-        let obj = self.meta.obj(self.site, ObjKind::Mutex);
-        state::release(obj);
+        let obj = self.meta.get(self.site, ObjKind::Mutex);
+        hooks::release(obj);
     }
 
     /// Records the dependencies of acquiring the lock here without doing it (lockdep's
     /// `might_lock`), for paths that take it only sometimes.
     #[track_caller]
     pub fn might_acquire(&self, mode: LockMode) {
-        if state::policy() == state::Policy::Off {
-            return;
-        }
-        let obj = self.meta.obj(self.site, ObjKind::Mutex);
-        let t = state::current_thread();
-        state::apply(
-            Op::MightAcquire {
-                thread: t,
-                lock: obj,
-                mode: mode.mode(),
-            },
-            Some(Location::caller()),
-        );
+        let obj = self.meta.get(self.site, ObjKind::Mutex);
+        hooks::might_acquire(obj, mode.mode(), Location::caller());
     }
 }
 

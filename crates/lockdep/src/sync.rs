@@ -17,10 +17,9 @@ pub use std::sync::{
     TryLockError, TryLockResult, WaitTimeoutResult, Weak, atomic, mpsc,
 };
 
-use lockdep_core::{Mode, ObjId, ObjKind, Op};
+use lockdep_core::{Mode, ObjKind};
 
-use crate::class::Meta;
-use crate::state;
+use crate::hooks::{self, Meta, Obj, Site};
 
 /// Maps a std lock result onto ours, wrapping the guard either way.
 fn map_result<G, H>(r: LockResult<G>, wrap: impl FnOnce(G) -> H) -> LockResult<H> {
@@ -42,7 +41,7 @@ fn map_try<G, H>(r: TryLockResult<G>, wrap: impl FnOnce(G) -> H) -> TryLockResul
 
 /// `std::sync::Mutex`, validated.
 pub struct Mutex<T: ?Sized> {
-    site: &'static Location<'static>,
+    site: Site,
     meta: Meta,
     inner: std::sync::Mutex<T>,
 }
@@ -52,7 +51,7 @@ impl<T> Mutex<T> {
     #[track_caller]
     pub const fn new(t: T) -> Mutex<T> {
         Mutex {
-            site: Location::caller(),
+            site: Site::caller(),
             meta: Meta::new(),
             inner: std::sync::Mutex::new(t),
         }
@@ -67,15 +66,15 @@ impl<T> Mutex<T> {
 }
 
 impl<T: ?Sized> Mutex<T> {
-    fn obj(&self) -> ObjId {
-        self.meta.obj(self.site, ObjKind::Mutex)
+    fn obj(&self) -> Obj {
+        self.meta.get(self.site, ObjKind::Mutex)
     }
 
     /// Locks, validating the acquisition first (std's signature).
     #[track_caller]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         let obj = self.obj();
-        state::acquire(obj, Mode::Write, false, None, None, Location::caller());
+        hooks::acquire(obj, Mode::Write, false, None, None, Location::caller());
         map_result(self.inner.lock(), |g| MutexGuard::new(obj, g))
     }
 
@@ -86,7 +85,7 @@ impl<T: ?Sized> Mutex<T> {
         let r = self.inner.try_lock();
         let obj = self.obj();
         map_try(r, |g| {
-            state::acquire(obj, Mode::Write, true, None, None, site);
+            hooks::acquire(obj, Mode::Write, true, None, None, site);
             MutexGuard::new(obj, g)
         })
     }
@@ -131,12 +130,12 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
 #[must_use = "if unused the Mutex will immediately unlock"]
 #[clippy::has_significant_drop]
 pub struct MutexGuard<'a, T: ?Sized + 'a> {
-    obj: ObjId,
+    obj: Obj,
     inner: ManuallyDrop<std::sync::MutexGuard<'a, T>>,
 }
 
 impl<'a, T: ?Sized> MutexGuard<'a, T> {
-    fn new(obj: ObjId, g: std::sync::MutexGuard<'a, T>) -> Self {
+    fn new(obj: Obj, g: std::sync::MutexGuard<'a, T>) -> Self {
         MutexGuard {
             obj,
             inner: ManuallyDrop::new(g),
@@ -144,7 +143,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
     }
 
     /// Takes the std guard out without releasing (for `Condvar`).
-    fn into_std(self) -> (ObjId, std::sync::MutexGuard<'a, T>) {
+    fn into_std(self) -> (Obj, std::sync::MutexGuard<'a, T>) {
         let mut me = ManuallyDrop::new(self);
         // SAFETY: `me` is never dropped, so `inner` is moved out exactly once and our `Drop`
         // (which would release and drop it again) does not run.
@@ -168,7 +167,7 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        state::release(self.obj);
+        hooks::release(self.obj);
         // SAFETY: `inner` is dropped exactly once, here, and not used after.
         unsafe { ManuallyDrop::drop(&mut self.inner) };
     }
@@ -189,7 +188,7 @@ impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
 /// `std::sync::RwLock`, validated. `read` is a non-recursive read (std's readers may queue
 /// behind a waiting writer).
 pub struct RwLock<T: ?Sized> {
-    site: &'static Location<'static>,
+    site: Site,
     meta: Meta,
     inner: std::sync::RwLock<T>,
 }
@@ -199,7 +198,7 @@ impl<T> RwLock<T> {
     #[track_caller]
     pub const fn new(t: T) -> RwLock<T> {
         RwLock {
-            site: Location::caller(),
+            site: Site::caller(),
             meta: Meta::new(),
             inner: std::sync::RwLock::new(t),
         }
@@ -214,15 +213,15 @@ impl<T> RwLock<T> {
 }
 
 impl<T: ?Sized> RwLock<T> {
-    fn obj(&self) -> ObjId {
-        self.meta.obj(self.site, ObjKind::RwLock)
+    fn obj(&self) -> Obj {
+        self.meta.get(self.site, ObjKind::RwLock)
     }
 
     /// Shared lock (std's signature).
     #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         let obj = self.obj();
-        state::acquire(obj, Mode::Read, false, None, None, Location::caller());
+        hooks::acquire(obj, Mode::Read, false, None, None, Location::caller());
         map_result(self.inner.read(), |g| RwLockReadGuard { obj, inner: g })
     }
 
@@ -230,7 +229,7 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         let obj = self.obj();
-        state::acquire(obj, Mode::Write, false, None, None, Location::caller());
+        hooks::acquire(obj, Mode::Write, false, None, None, Location::caller());
         map_result(self.inner.write(), |g| RwLockWriteGuard { obj, inner: g })
     }
 
@@ -241,7 +240,7 @@ impl<T: ?Sized> RwLock<T> {
         let r = self.inner.try_read();
         let obj = self.obj();
         map_try(r, |g| {
-            state::acquire(obj, Mode::Read, true, None, None, site);
+            hooks::acquire(obj, Mode::Read, true, None, None, site);
             RwLockReadGuard { obj, inner: g }
         })
     }
@@ -253,7 +252,7 @@ impl<T: ?Sized> RwLock<T> {
         let r = self.inner.try_write();
         let obj = self.obj();
         map_try(r, |g| {
-            state::acquire(obj, Mode::Write, true, None, None, site);
+            hooks::acquire(obj, Mode::Write, true, None, None, site);
             RwLockWriteGuard { obj, inner: g }
         })
     }
@@ -298,7 +297,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
 #[must_use = "if unused the RwLock will immediately unlock"]
 #[clippy::has_significant_drop]
 pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
-    obj: ObjId,
+    obj: Obj,
     inner: std::sync::RwLockReadGuard<'a, T>,
 }
 
@@ -306,7 +305,7 @@ pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
 #[must_use = "if unused the RwLock will immediately unlock"]
 #[clippy::has_significant_drop]
 pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
-    obj: ObjId,
+    obj: Obj,
     inner: std::sync::RwLockWriteGuard<'a, T>,
 }
 
@@ -332,13 +331,13 @@ impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
 
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        state::release(self.obj);
+        hooks::release(self.obj);
     }
 }
 
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
-        state::release(self.obj);
+        hooks::release(self.obj);
     }
 }
 
@@ -357,7 +356,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
 /// `std::sync::Condvar`, validated: a wait releases its mutex, waits for a notification and
 /// re-acquires the mutex, in the validator's view as in reality.
 pub struct Condvar {
-    site: &'static Location<'static>,
+    site: Site,
     meta: Meta,
     inner: std::sync::Condvar,
 }
@@ -367,31 +366,18 @@ impl Condvar {
     #[track_caller]
     pub const fn new() -> Condvar {
         Condvar {
-            site: Location::caller(),
+            site: Site::caller(),
             meta: Meta::new(),
             inner: std::sync::Condvar::new(),
         }
     }
 
-    fn obj(&self) -> ObjId {
-        self.meta.obj(self.site, ObjKind::Condvar)
+    fn obj(&self) -> Obj {
+        self.meta.get(self.site, ObjKind::Condvar)
     }
 
-    fn annotate_wait(&self, mutex: ObjId, timeout: bool, site: &'static Location<'static>) {
-        if state::policy() == state::Policy::Off {
-            return;
-        }
-        let t = state::current_thread();
-        state::apply(
-            Op::CondWait {
-                thread: t,
-                condvar: self.obj(),
-                mutex,
-                parked: true,
-                timeout,
-            },
-            Some(site),
-        );
+    fn annotate_wait(&self, mutex: Obj, timeout: bool, site: &'static Location<'static>) {
+        hooks::cond_wait(self.obj(), mutex, timeout, site);
     }
 
     /// Blocks until notified (std's signature).
@@ -463,18 +449,7 @@ impl Condvar {
     }
 
     fn annotate_notify(&self, all: bool, site: &'static Location<'static>) {
-        if state::policy() == state::Policy::Off {
-            return;
-        }
-        let t = state::current_thread();
-        state::apply(
-            Op::Notify {
-                thread: t,
-                condvar: self.obj(),
-                all,
-            },
-            Some(site),
-        );
+        hooks::notify(self.obj(), all, site);
     }
 
     /// Wakes one waiter.
