@@ -142,6 +142,10 @@ struct EdgeInfo {
     step: Step,
 }
 
+/// An owed `exit(T) -> to` edge waiting for the first join of T's class: target, type bits,
+/// metadata and gate set.
+type PendingEdge = (u32, u8, EdgeMeta, Vec<Gate>);
+
 /// What a new edge records besides its endpoints.
 #[derive(Clone, Copy, Debug)]
 struct EdgeMeta {
@@ -433,6 +437,13 @@ pub struct Engine {
     stats: Stats,
     /// Event-class nodes by (kind, class name).
     event_nodes: FxHashMap<(u8, u32), u32>,
+    /// Owed `exit(T) -> Y` edges not in the graph yet: until some thread joins a thread of
+    /// class T nothing points into `exit(T)`, so its out-edges cannot be on a cycle. Kept per
+    /// exit node with their metadata and gate sets (intersected at every recording), and
+    /// inserted at the first join that waits for `exit(T)`.
+    lazy_exit: FxHashMap<u32, Vec<PendingEdge>>,
+    lazy_index: FxHashMap<(u32, u32), usize>,
+    joined: FxHashSet<u32>,
     /// Parked waiters per event object: (thread, seq of the wait).
     waiters: FxHashMap<u32, Vec<(ThreadId, u64)>>,
     /// Vector clock of the latest signal of each event object (a wait that finds the event

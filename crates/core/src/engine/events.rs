@@ -176,6 +176,61 @@ impl Engine {
             .collect()
     }
 
+    /// An owed edge `x -> to`: into the graph, or, for an `exit(T)` nobody joined yet, into
+    /// the pending list (see `Engine::lazy_exit`). Returns true when its gate set is empty.
+    #[allow(clippy::too_many_arguments)]
+    fn owed_edge(
+        &mut self,
+        t: ThreadId,
+        x: u32,
+        to: u32,
+        bits: u8,
+        meta: EdgeMeta,
+        gates: &[Gate],
+        site: SiteId,
+        stack: StackId,
+    ) -> bool {
+        if self.nodes[x as usize].kind == NodeKind::ThreadExit && !self.joined.contains(&x) {
+            let (fc, tc) = (self.nodes[x as usize].class, self.nodes[to as usize].class);
+            match self.lazy_index.get(&(x, to)) {
+                Some(&i) => {
+                    let entry = &mut self.lazy_exit.get_mut(&x).expect("indexed")[i];
+                    entry.1 |= bits;
+                    entry.2.timed &= meta.timed; // an untimed recording makes it hard
+                    entry.3.retain(|g| gates.contains(g));
+                    entry.3.is_empty()
+                }
+                None => {
+                    let mine: Vec<Gate> = gates
+                        .iter()
+                        .filter(|g| g.class != fc && g.class != tc)
+                        .copied()
+                        .collect();
+                    let free = mine.is_empty();
+                    let list = self.lazy_exit.entry(x).or_default();
+                    self.lazy_index.insert((x, to), list.len());
+                    list.push((to, bits, meta, mine));
+                    free
+                }
+            }
+        } else {
+            self.add_edge(t, x, to, bits, meta, gates, site, stack)
+        }
+    }
+
+    /// The first wait for `exit(T)`: the owed `exit(T) -> Y` edges recorded so far go into the
+    /// graph now, before the waiter's own edges.
+    fn materialize_exit(&mut self, y: u32, site: SiteId, stack: StackId) {
+        if !self.joined.insert(y) {
+            return;
+        }
+        for (to, bits, meta, gates) in self.lazy_exit.remove(&y).unwrap_or_default() {
+            self.lazy_index.remove(&(y, to));
+            let t = ThreadId(meta.step.thread);
+            self.add_edge(t, y, to, bits, meta, &gates, site, stack);
+        }
+    }
+
     /// Owed-event edges `X -> to` for a blocking acquire's chain miss. Returns true when they
     /// are all gate-free.
     pub(super) fn owed_edges(
@@ -203,7 +258,7 @@ impl Engine {
                 step: start,
             };
             let bits = graph::edge_type(false, to_mode == Mode::ReadRecursive);
-            gate_free &= self.add_edge(t, x, to, bits, meta, gates, site, stack);
+            gate_free &= self.owed_edge(t, x, to, bits, meta, gates, site, stack);
         }
         gate_free
     }
@@ -242,6 +297,9 @@ impl Engine {
                 Vec::new(),
                 notes,
             );
+        }
+        if self.nodes[y as usize].kind == NodeKind::ThreadExit {
+            self.materialize_exit(y, site, stack);
         }
         let exit = self.exit_node(t);
         let owed = self.owed_nodes(t);
@@ -320,7 +378,7 @@ impl Engine {
                 rule: EdgeRule::Owed,
                 step: start,
             };
-            self.add_edge(t, x, y, graph::EN, meta, &gates, site, stack);
+            self.owed_edge(t, x, y, graph::EN, meta, &gates, site, stack);
         }
         let seq = self.seq;
         let th = self.thread_mut(t);
