@@ -137,10 +137,16 @@ struct EdgeInfo {
     /// Every recording was a timed wait (cycles through it are warnings).
     timed: bool,
     rule: EdgeRule,
-    /// First recording's step: for a held-lock edge the holder's acquisition, for an owed
-    /// edge the obligation's start, for a signal edge the signaller's acquisition or wait.
-    step: Step,
+    /// Recording steps (distinct thread and clock epoch; the first few kept): for a held-lock
+    /// edge the holder's acquisition, for an owed edge the obligation's start, for a signal
+    /// edge the signaller's acquisition or wait. Happens-before pruning needs every pair
+    /// ordered, so one unordered recording keeps a cycle reportable.
+    steps: Vec<Step>,
 }
+
+/// Most recording steps kept per edge for happens-before pruning; beyond it, a new recording
+/// clears the list to one step that pruning can never order (conservative: report).
+const MAX_STEPS: usize = 8;
 
 /// An owed `exit(T) -> to` edge waiting for the first join of T's class: target, type bits,
 /// metadata and gate set.
@@ -248,8 +254,9 @@ struct ThreadData {
     /// first sequence number and whether it was a recursive read), for signal rule (a).
     acq_bits: Vec<u64>,
     acq_list: Vec<(u32, u64, bool, u32)>,
-    /// Committed waits since the boundary: node, latest sequence number and epoch (rule (b)).
-    waits: Vec<(u32, u64, u32)>,
+    /// Committed waits since the boundary: node, latest sequence number, epoch, and whether
+    /// it was timed (rule (b)).
+    waits: Vec<(u32, u64, u32, bool)>,
     /// Sequence number of the thread's latest op: a parked waiter is still waiting exactly
     /// while this is its wait's sequence number (its next op means the wait returned).
     last_seq: u64,
@@ -445,12 +452,12 @@ pub struct Engine {
     lazy_index: FxHashMap<(u32, u32), usize>,
     joined: FxHashSet<u32>,
     /// Parked waiters per event object: (thread, seq of the wait).
-    waiters: FxHashMap<u32, Vec<(ThreadId, u64)>>,
+    waiters: FxHashMap<(u32, u32), Vec<(ThreadId, u64)>>,
     /// Vector clock of the latest signal of each event object (a wait that finds the event
     /// done is ordered after it), of each work item when queued or handed over (ordered
     /// before its run), when its run ended (ordered before a flush), and of each exited
     /// thread (ordered before a join).
-    last_signal: FxHashMap<u32, Box<[u64]>>,
+    last_signal: FxHashMap<(u32, u32), Box<[u64]>>,
     work_vc: FxHashMap<u32, Box<[u64]>>,
     ran_vc: FxHashMap<u32, Box<[u64]>>,
     exit_vc: FxHashMap<u32, Box<[u64]>>,
@@ -1541,7 +1548,7 @@ impl Engine {
                     .collect(),
                 timed: meta.timed,
                 rule: meta.rule,
-                step: meta.step,
+                steps: vec![meta.step],
             });
         } else {
             let info = &mut self.edge_info[r.edge as usize];
@@ -1551,6 +1558,25 @@ impl Engine {
             if info.timed && !meta.timed {
                 // An untimed recording makes the edge hard.
                 info.timed = false;
+                changed = true;
+            }
+            // A recording from another thread or clock epoch may not be ordered like the
+            // earlier ones: keep it, and look at the cycles again.
+            if !info
+                .steps
+                .iter()
+                .any(|s| s.thread == meta.step.thread && s.epoch == meta.step.epoch)
+            {
+                if info.steps.len() < MAX_STEPS {
+                    info.steps.push(meta.step);
+                } else {
+                    // Too many to keep: a step no other can happen before (never pruned).
+                    info.steps = vec![Step {
+                        thread: meta.step.thread,
+                        seq: u64::MAX,
+                        epoch: 0,
+                    }];
+                }
                 changed = true;
             }
         }
@@ -1658,7 +1684,10 @@ impl Engine {
                 return false;
             }
             let entry = &self.edge_info[cycle[(i + k - 1) % k] as usize];
-            self.happens_before(sig.step, entry.step)
+            // Every recorded pair must be ordered: one unordered pair can overlap.
+            sig.steps
+                .iter()
+                .all(|&s| entry.steps.iter().all(|&e| self.happens_before(s, e)))
         })
     }
 

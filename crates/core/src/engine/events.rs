@@ -387,8 +387,9 @@ impl Engine {
             Some(w) => {
                 w.1 = seq;
                 w.2 = epoch;
+                w.3 = timed;
             }
-            None => th.waits.push((y, seq, epoch)),
+            None => th.waits.push((y, seq, epoch, timed)),
         }
     }
 
@@ -399,7 +400,7 @@ impl Engine {
         let seq = self.seq;
         let th = self.thread_mut(t);
         th.last_seq = seq;
-        self.waiters.entry(obj.0).or_default().push((t, seq));
+        self.waiters.entry((obj.0, y)).or_default().push((t, seq));
     }
 
     /// `t` signals node `e` of object `obj`: rules (a) and (b), then wakes waiters.
@@ -443,7 +444,7 @@ impl Engine {
         let msg = self.vc_now(t);
         let mut w0 = None;
         let mut woken = Vec::new();
-        if let Some(list) = self.waiters.get_mut(&obj.0) {
+        if let Some(list) = self.waiters.get_mut(&(obj.0, e)) {
             let threads = &self.threads;
             list.retain(|&(w, s)| {
                 threads
@@ -463,14 +464,14 @@ impl Engine {
         for w in woken {
             self.thread_mut(w).incoming.push(msg.clone());
         }
-        self.last_signal.insert(obj.0, msg);
-        let waits: Vec<(u32, Step)> = match w0 {
+        self.last_signal.insert((obj.0, e), msg);
+        let waits: Vec<(u32, Step, bool)> = match w0 {
             Some(w0) => self
                 .thread(t)
                 .waits
                 .iter()
-                .filter(|&&(y, s, _)| y != e && s >= start && s > w0)
-                .map(|&(y, s, epoch)| {
+                .filter(|&&(y, s, _, _)| y != e && s >= start && s > w0)
+                .map(|&(y, s, epoch, timed)| {
                     (
                         y,
                         Step {
@@ -478,6 +479,7 @@ impl Engine {
                             seq: s,
                             epoch,
                         },
+                        timed,
                     )
                 })
                 .collect(),
@@ -507,14 +509,15 @@ impl Engine {
                 stack,
             );
         }
-        for (y, step) in waits {
+        for (y, step, timed) in waits {
             let meta = EdgeMeta {
                 from_mode: Mode::Write,
                 to_mode: Mode::Write,
                 from_site: site,
                 to_site: SiteId::NONE,
                 stack,
-                timed: false,
+                // A timed wait behind the edge makes cycles through it warnings.
+                timed,
                 rule: EdgeRule::SignalWait,
                 step,
             };
@@ -523,8 +526,8 @@ impl Engine {
     }
 
     /// A wait that did not park found its event already done: it is ordered after the signal.
-    fn observe(&mut self, t: ThreadId, obj: ObjId) {
-        if let Some(m) = self.last_signal.get(&obj.0).cloned() {
+    fn observe(&mut self, t: ThreadId, obj: ObjId, node: u32) {
+        if let Some(m) = self.last_signal.get(&(obj.0, node)).cloned() {
             self.vc_merge(t, &m);
         }
     }
@@ -556,7 +559,7 @@ impl Engine {
                 if parked {
                     self.park(thread, event, y, timeout, site, stack);
                 } else {
-                    self.observe(thread, event);
+                    self.observe(thread, event, y);
                 }
             }
             Op::Signal { thread, event, all } => {
@@ -584,7 +587,7 @@ impl Engine {
                         if parked {
                             self.park(thread, condvar, y, timeout, site, stack);
                         } else {
-                            self.observe(thread, condvar);
+                            self.observe(thread, condvar, y);
                         }
                         // Re-acquire, validated like any blocking acquire (decision 3).
                         self.apply_lock_acquire(thread, mutex, mode, site, stack)?;
@@ -630,7 +633,7 @@ impl Engine {
                 if parked {
                     self.park(thread, counter, y, timeout, site, stack);
                 } else {
-                    self.observe(thread, counter);
+                    self.observe(thread, counter, y);
                 }
             }
             Op::Send {
@@ -657,7 +660,7 @@ impl Engine {
                 if parked {
                     self.park(thread, channel, avail, timeout, site, stack);
                 } else {
-                    self.observe(thread, channel); // the message was sent before
+                    self.observe(thread, channel, avail); // the message was sent before
                 }
                 self.signal(thread, channel, space, false, site, stack);
             }
