@@ -243,7 +243,21 @@ impl Engine {
         stack: StackId,
     ) -> bool {
         let mut gate_free = true;
-        for (x, start) in self.owed_nodes(t) {
+        // Its exit, then the owed list, read in place (this runs on every chain miss: no
+        // allocation).
+        let exit = self.exit_node(t);
+        let n = self.thread(t).owed.len();
+        for i in 0..=n {
+            let (x, start) = if i == 0 {
+                (exit, self.thread(t).start)
+            } else {
+                let th = self.thread(t);
+                let o = th.owed[i - 1];
+                if o.node == exit || th.owed[..i - 1].iter().any(|p| p.node == o.node) {
+                    continue;
+                }
+                (o.node, o.start)
+            };
             if x == to {
                 continue;
             }
