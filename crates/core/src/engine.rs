@@ -547,6 +547,7 @@ impl Engine {
     /// Counters.
     pub fn stats(&self) -> Stats {
         Stats {
+            events: self.seq,
             classes: self.classes.len(),
             edges: self.graph.edge_count(),
             chains: self.chains.len(),
@@ -568,7 +569,6 @@ impl Engine {
     /// Applies one event. Findings go to [`Engine::reports`]; an `Err` means the input makes
     /// no sense (the event is not applied).
     pub fn apply(&mut self, ev: &Event) -> Result<(), EngineError> {
-        self.stats.events += 1;
         // The two ops that make up nearly every trace go through a small fast path; the
         // rest (and every case the fast paths decline) through `apply_inner`, kept out of
         // line so that its large frame is not paid by every event.
