@@ -48,6 +48,7 @@ mod lock;
 pub mod raw;
 mod state;
 pub mod sync;
+pub mod thread;
 
 pub use class::LockClass;
 

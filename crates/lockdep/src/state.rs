@@ -262,6 +262,27 @@ pub(crate) fn current_thread() -> ThreadId {
     id.unwrap_or_else(|_| ThreadId(NEXT_THREAD.fetch_add(1, Ordering::Relaxed)))
 }
 
+/// A fresh thread id, for a thread about to be spawned.
+pub(crate) fn reserve_thread() -> ThreadId {
+    ThreadId(NEXT_THREAD.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Called first thing on a thread spawned by `lockdep::thread`: takes the id its parent
+/// reserved and gives the thread its class (the spawn site) and name.
+pub(crate) fn adopt_thread(id: ThreadId, name: &str, class: &str) {
+    let _ = THREAD.try_with(|c| c.set(id.0));
+    let _ = EXIT.try_with(|e| *e.borrow_mut() = Some(ExitNotice(id.0)));
+    with_state(|st| {
+        st.engine.set_thread_name(id, name);
+        let class = st.engine.intern(class);
+        if st.thread_classes.len() <= id.0 as usize {
+            st.thread_classes.resize(id.0 as usize + 1, class);
+        }
+        st.thread_classes[id.0 as usize] = class;
+        st.apply(&Event::from(Op::ThreadClass { thread: id, class }));
+    });
+}
+
 /// Declares a new object and returns its id (ids of dropped objects are reused, so creating
 /// and dropping locks keeps memory flat).
 pub(crate) fn new_object(kind: ObjKind, class: &str, subclass: u8) -> ObjId {

@@ -203,3 +203,50 @@ fn mutex_size_is_within_16_bytes_of_parking_lot() {
             <= std::mem::size_of::<parking_lot::RwLock<()>>() + 16
     );
 }
+
+#[test]
+fn join_while_holding_a_lock_the_thread_takes_is_reported() {
+    if !lockdep::ENABLED {
+        return; // validation is compiled away in this build
+    }
+    let state = std::sync::Arc::new(Mutex::with_class(0, lockdep::class!("it.join.state")));
+    let s2 = state.clone();
+    let ((), reports) = capture(|| {
+        let worker = lockdep::thread::spawn(move || {
+            *s2.lock() += 1;
+        });
+        // Wait until the worker is done with the lock, so this run cannot hang...
+        while std::sync::Arc::strong_count(&state) > 1 {
+            std::thread::yield_now();
+        }
+        // ...but had the worker been slower, it would wait for this lock while we wait for it.
+        let _g = state.lock();
+        worker.join().unwrap();
+    });
+    let e = kinds(&reports);
+    assert_eq!(e.len(), 1, "{reports:?}");
+    assert_eq!(e[0].0, Kind::Circular);
+    assert!(e[0].1.contains(&"it.join.state".to_owned()), "{e:?}");
+    assert!(
+        e[0].1.iter().any(|c| c.contains("locks.rs")),
+        "the thread's class is its spawn site: {e:?}"
+    );
+}
+
+#[test]
+fn join_without_a_lock_is_silent() {
+    if !lockdep::ENABLED {
+        return; // validation is compiled away in this build
+    }
+    let state = std::sync::Arc::new(Mutex::with_class(0, lockdep::class!("it.join.ok")));
+    let s2 = state.clone();
+    let ((), reports) = capture(|| {
+        let worker = lockdep::thread::Builder::new()
+            .name("worker".into())
+            .spawn(move || *s2.lock() += 1)
+            .unwrap();
+        worker.join().unwrap();
+        *state.lock() += 1;
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+}
