@@ -104,6 +104,47 @@ mod imp {
             site,
         );
     }
+
+    pub(crate) fn wait(event: Obj, parked: bool, timeout: bool, site: &'static Location<'static>) {
+        op(
+            |thread| Op::Wait {
+                thread,
+                event,
+                parked,
+                timeout,
+            },
+            site,
+        );
+    }
+
+    pub(crate) fn signal(event: Obj, all: bool, site: &'static Location<'static>) {
+        op(|thread| Op::Signal { thread, event, all }, site);
+    }
+
+    pub(crate) fn inc(counter: Obj, site: &'static Location<'static>) {
+        op(|thread| Op::Inc { thread, counter }, site);
+    }
+
+    pub(crate) fn dec(counter: Obj, site: &'static Location<'static>) {
+        op(|thread| Op::Dec { thread, counter }, site);
+    }
+
+    pub(crate) fn wait_zero(
+        counter: Obj,
+        parked: bool,
+        timeout: bool,
+        site: &'static Location<'static>,
+    ) {
+        op(
+            |thread| Op::WaitZero {
+                thread,
+                counter,
+                parked,
+                timeout,
+            },
+            site,
+        );
+    }
 }
 
 #[cfg(not(lockdep_enabled))]
@@ -170,6 +211,21 @@ mod imp {
 
     #[inline(always)]
     pub(crate) fn notify(_: Obj, _: bool, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn wait(_: Obj, _: bool, _: bool, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn signal(_: Obj, _: bool, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn inc(_: Obj, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn dec(_: Obj, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn wait_zero(_: Obj, _: bool, _: bool, _: &'static Location<'static>) {}
 }
 
 pub(crate) use imp::*;

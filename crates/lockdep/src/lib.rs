@@ -43,6 +43,7 @@
 #![cfg_attr(not(lockdep_enabled), allow(dead_code, unused_imports))]
 
 mod class;
+mod event;
 mod hooks;
 mod lock;
 pub mod raw;
@@ -51,6 +52,7 @@ pub mod sync;
 pub mod thread;
 
 pub use class::LockClass;
+pub use event::{Completion, WaitGroup};
 
 /// Whether validation is compiled into this build (see "Compiled away").
 pub const ENABLED: bool = cfg!(lockdep_enabled);

@@ -1,0 +1,174 @@
+//! Waits that are not lock acquisitions: a `Completion` and an in-flight counter
+//! (`WaitGroup`). The validator sees them as events: a thread that waits while holding a lock
+//! the completer takes first, or while owing something the completer waits for, is reported.
+
+use std::panic::Location;
+use std::time::Duration;
+
+use lockdep_core::ObjKind;
+use parking_lot::{Condvar as PlCondvar, Mutex as PlMutex};
+
+use crate::hooks::{self, Meta, Site};
+
+/// A one-shot (or reusable with [`Completion::reinit`]) completion, like the kernel's
+/// `struct completion`: `wait` blocks until `complete` (one waiter) or `complete_all`.
+#[derive(Debug)]
+pub struct Completion {
+    site: Site,
+    meta: Meta,
+    /// Completions not yet consumed (`u32::MAX` after `complete_all`).
+    done: PlMutex<u32>,
+    cv: PlCondvar,
+}
+
+impl Completion {
+    /// A new completion whose class is its creation site.
+    #[track_caller]
+    pub const fn new() -> Completion {
+        Completion {
+            site: Site::caller(),
+            meta: Meta::new(),
+            done: PlMutex::new(0),
+            cv: PlCondvar::new(),
+        }
+    }
+
+    fn obj(&self) -> hooks::Obj {
+        self.meta.get(self.site, ObjKind::Completion)
+    }
+
+    /// Waits until completed. Validated before it blocks; a wait that finds it already
+    /// completed does not count as a wait.
+    #[track_caller]
+    pub fn wait(&self) {
+        let site = Location::caller();
+        let mut done = self.done.lock();
+        hooks::wait(self.obj(), *done == 0, false, site);
+        while *done == 0 {
+            self.cv.wait(&mut done);
+        }
+        if *done != u32::MAX {
+            *done -= 1;
+        }
+    }
+
+    /// Waits at most `timeout`; returns whether it was completed. Cycles through a timed wait
+    /// are reported as warnings.
+    #[track_caller]
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let site = Location::caller();
+        let mut done = self.done.lock();
+        hooks::wait(self.obj(), *done == 0, true, site);
+        if *done == 0 {
+            let _ = self.cv.wait_while_for(&mut done, |d| *d == 0, timeout);
+        }
+        if *done == 0 {
+            return false;
+        }
+        if *done != u32::MAX {
+            *done -= 1;
+        }
+        true
+    }
+
+    /// Wakes one waiter (or lets the next `wait` through).
+    #[track_caller]
+    pub fn complete(&self) {
+        hooks::signal(self.obj(), false, Location::caller());
+        let mut done = self.done.lock();
+        if *done != u32::MAX {
+            *done += 1;
+        }
+        self.cv.notify_one();
+    }
+
+    /// Wakes every waiter, now and later.
+    #[track_caller]
+    pub fn complete_all(&self) {
+        hooks::signal(self.obj(), true, Location::caller());
+        *self.done.lock() = u32::MAX;
+        self.cv.notify_all();
+    }
+
+    /// Makes the completion usable again.
+    pub fn reinit(&self) {
+        *self.done.lock() = 0;
+    }
+}
+
+impl Default for Completion {
+    #[track_caller]
+    fn default() -> Self {
+        Completion::new()
+    }
+}
+
+/// An in-flight counter (Go's `WaitGroup`, the kernel's `inode_dio_begin/end/wait`): `add`
+/// before starting work, `done` when it finishes (possibly on another thread), `wait` blocks
+/// until the count is zero. Each `done` signals "zero" to the validator.
+#[derive(Debug)]
+pub struct WaitGroup {
+    site: Site,
+    meta: Meta,
+    count: PlMutex<usize>,
+    cv: PlCondvar,
+}
+
+impl WaitGroup {
+    /// A new counter at zero; its class is the creation site.
+    #[track_caller]
+    pub const fn new() -> WaitGroup {
+        WaitGroup {
+            site: Site::caller(),
+            meta: Meta::new(),
+            count: PlMutex::new(0),
+            cv: PlCondvar::new(),
+        }
+    }
+
+    fn obj(&self) -> hooks::Obj {
+        self.meta.get(self.site, ObjKind::Counter)
+    }
+
+    /// One more piece of work in flight.
+    #[track_caller]
+    pub fn add(&self) {
+        hooks::inc(self.obj(), Location::caller());
+        *self.count.lock() += 1;
+    }
+
+    /// One piece of work finished.
+    ///
+    /// # Panics
+    /// When the count is already zero.
+    #[track_caller]
+    pub fn done(&self) {
+        hooks::dec(self.obj(), Location::caller());
+        let mut c = self.count.lock();
+        *c = c
+            .checked_sub(1)
+            .expect("WaitGroup::done without a matching add");
+        if *c == 0 {
+            self.cv.notify_all();
+        }
+    }
+
+    /// Waits until nothing is in flight. Validated before it blocks; a wait that finds the
+    /// count at zero does not count as a wait.
+    #[track_caller]
+    pub fn wait(&self) {
+        let site = Location::caller();
+        let mut c = self.count.lock();
+        hooks::wait_zero(self.obj(), *c != 0, false, site);
+        while *c != 0 {
+            self.cv.wait(&mut c);
+        }
+    }
+}
+
+impl Default for WaitGroup {
+    #[track_caller]
+    fn default() -> Self {
+        WaitGroup::new()
+    }
+}
