@@ -76,9 +76,8 @@ impl Completion {
     pub fn complete(&self) {
         hooks::signal(self.obj(), false, Location::caller());
         let mut done = self.done.lock();
-        if *done != u32::MAX {
-            *done += 1;
-        }
+        // `u32::MAX` means completed for all: it stays so.
+        *done = done.saturating_add(1);
         self.cv.notify_one();
     }
 
