@@ -331,12 +331,27 @@ pub(crate) fn apply(op: Op, site: Option<&'static std::panic::Location<'static>>
             None => SiteId::NONE,
         };
         let before = st.engine.reports().len();
+        let rollback = match op {
+            Op::Acquire { thread, lock, .. } => Some(Op::Release { thread, lock }),
+            _ => None,
+        };
         st.apply(&Event {
             op,
             site,
             stack: lockdep_core::StackId::NONE,
         });
         let new: Vec<Report> = st.engine.reports()[before..].to_vec();
+        // Under the panic policy this acquire will not happen (the thread panics before it
+        // blocks): take the hold back, or the thread's exit would report it as held.
+        let captured = CAPTURE.try_with(|c| !c.borrow().is_empty()).unwrap_or(false);
+        if let Some(undo) = rollback
+            && !new.is_empty()
+            && !captured
+            && policy() == Policy::Panic
+            && !std::thread::panicking()
+        {
+            st.apply(&Event::from(undo));
+        }
         (new, st.handler.clone())
     });
     // Outside the validator's lock: a handler may use lockdep primitives itself.
