@@ -145,6 +145,40 @@ mod imp {
             site,
         );
     }
+
+    pub(crate) fn send(
+        channel: Obj,
+        parked: bool,
+        timeout: bool,
+        site: &'static Location<'static>,
+    ) {
+        op(
+            |thread| Op::Send {
+                thread,
+                channel,
+                parked,
+                timeout,
+            },
+            site,
+        );
+    }
+
+    pub(crate) fn recv(
+        channel: Obj,
+        parked: bool,
+        timeout: bool,
+        site: &'static Location<'static>,
+    ) {
+        op(
+            |thread| Op::Recv {
+                thread,
+                channel,
+                parked,
+                timeout,
+            },
+            site,
+        );
+    }
 }
 
 #[cfg(not(lockdep_enabled))]
@@ -226,6 +260,12 @@ mod imp {
 
     #[inline(always)]
     pub(crate) fn wait_zero(_: Obj, _: bool, _: bool, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn send(_: Obj, _: bool, _: bool, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn recv(_: Obj, _: bool, _: bool, _: &'static Location<'static>) {}
 }
 
 pub(crate) use imp::*;

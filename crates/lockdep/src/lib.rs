@@ -46,6 +46,7 @@ mod class;
 mod event;
 mod hooks;
 mod lock;
+pub mod mpsc;
 pub mod raw;
 mod state;
 pub mod sync;

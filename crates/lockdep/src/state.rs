@@ -343,7 +343,9 @@ pub(crate) fn apply(op: Op, site: Option<&'static std::panic::Location<'static>>
         let new: Vec<Report> = st.engine.reports()[before..].to_vec();
         // Under the panic policy this acquire will not happen (the thread panics before it
         // blocks): take the hold back, or the thread's exit would report it as held.
-        let captured = CAPTURE.try_with(|c| !c.borrow().is_empty()).unwrap_or(false);
+        let captured = CAPTURE
+            .try_with(|c| !c.borrow().is_empty())
+            .unwrap_or(false);
         if let Some(undo) = rollback
             && !new.is_empty()
             && !captured

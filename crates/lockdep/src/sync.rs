@@ -4,7 +4,8 @@
 //! `Mutex`, `RwLock` and `Condvar` are validated. `Condvar` releases its mutex while it waits
 //! and re-acquires it after, in the validator's view as in reality: a wait under a *second*
 //! lock that the notifier needs is the nested-monitor deadlock, and is reported.
-//! `Once`, `OnceLock` and `LazyLock` are std's for now (their event rules come later).
+//! `mpsc` channels are validated too (see [`mpsc`]). `Once`, `OnceLock` and `LazyLock` are
+//! std's for now (their event rules come later).
 
 use std::fmt;
 use std::mem::ManuallyDrop;
@@ -14,8 +15,10 @@ use std::time::Duration;
 
 pub use std::sync::{
     Arc, Barrier, BarrierWaitResult, LazyLock, LockResult, Once, OnceLock, OnceState, PoisonError,
-    TryLockError, TryLockResult, WaitTimeoutResult, Weak, atomic, mpsc,
+    TryLockError, TryLockResult, WaitTimeoutResult, Weak, atomic,
 };
+
+pub use crate::mpsc;
 
 use lockdep_core::{Mode, ObjKind};
 

@@ -109,3 +109,67 @@ fn waitgroup_fan_out_is_silent() {
         "{reports:?}"
     );
 }
+
+#[test]
+fn bounded_channel_producer_consumer_is_silent() {
+    if !lockdep::ENABLED {
+        return; // validation is compiled away in this build
+    }
+    all_reports();
+    let stats = Arc::new(Mutex::with_class(0u64, lockdep::class!("ev.chan.stats")));
+    let (tx, rx) = lockdep::sync::mpsc::sync_channel::<u64>(2);
+    let s2 = stats.clone();
+    let consumer = lockdep::thread::spawn(move || {
+        for v in rx {
+            *s2.lock() += v;
+        }
+    });
+    for i in 0..100 {
+        *stats.lock() += 0; // the producer uses the same lock, never across a send
+        tx.send(i).unwrap();
+    }
+    drop(tx);
+    consumer.join().unwrap();
+    assert_eq!(*stats.lock(), 4950);
+    let seen = all_reports().lock().unwrap();
+    assert!(
+        !seen
+            .iter()
+            .any(|r| r.classes.iter().any(|c| c == "ev.chan.stats")),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn receiving_while_holding_a_lock_the_sender_took_first_is_a_cycle() {
+    if !lockdep::ENABLED {
+        return; // validation is compiled away in this build
+    }
+    all_reports();
+    let l = Arc::new(Mutex::with_class((), lockdep::class!("ev.chan.cfg")));
+    let (tx, rx) = lockdep::sync::mpsc::channel::<u32>();
+    let (released_tx, released_rx) = channel();
+    let (go_tx, go_rx) = channel::<()>();
+    let l2 = l.clone();
+    let sender = std::thread::spawn(move || {
+        drop(l2.lock());
+        released_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        tx.send(7).unwrap();
+    });
+    released_rx.recv().unwrap();
+    {
+        let _g = l.lock();
+        // Nothing sent yet: this parks, and times out (the run cannot hang).
+        assert!(rx.recv_timeout(Duration::from_millis(20)).is_err());
+    }
+    go_tx.send(()).unwrap();
+    sender.join().unwrap();
+    assert_eq!(rx.recv().unwrap(), 7);
+    let seen = all_reports().lock().unwrap();
+    let cycle = seen
+        .iter()
+        .find(|r| r.kind == Kind::Circular && r.classes.iter().any(|c| c == "ev.chan.cfg"))
+        .unwrap_or_else(|| panic!("no cycle through ev.chan.cfg in {seen:?}"));
+    assert_eq!(cycle.severity, Severity::Warning, "a timed wait: warning");
+}
