@@ -121,6 +121,15 @@ mod imp {
         op(|thread| Op::Signal { thread, event, all }, site);
     }
 
+    /// The thread is on the path to signalling `event` (it owes it) until `obligation_end`.
+    pub(crate) fn obligation_begin(event: Obj, site: &'static Location<'static>) {
+        op(|thread| Op::ObligationBegin { thread, event }, site);
+    }
+
+    pub(crate) fn obligation_end(event: Obj, site: &'static Location<'static>) {
+        op(|thread| Op::ObligationEnd { thread, event }, site);
+    }
+
     pub(crate) fn inc(counter: Obj, site: &'static Location<'static>) {
         op(|thread| Op::Inc { thread, counter }, site);
     }
@@ -266,6 +275,12 @@ mod imp {
 
     #[inline(always)]
     pub(crate) fn recv(_: Obj, _: bool, _: bool, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn obligation_begin(_: Obj, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn obligation_end(_: Obj, _: &'static Location<'static>) {}
 }
 
 pub(crate) use imp::*;

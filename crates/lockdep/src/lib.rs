@@ -47,6 +47,8 @@ mod event;
 mod hooks;
 mod lock;
 pub mod mpsc;
+#[cfg(lockdep_enabled)]
+mod once;
 pub mod raw;
 mod state;
 pub mod sync;

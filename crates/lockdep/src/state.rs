@@ -102,6 +102,9 @@ struct State {
     /// Live objects and known threads, to declare them when recording starts mid-run.
     live: Vec<Option<ObjDecl>>,
     thread_classes: Vec<NameId>,
+    /// Call sites already interned, by the address of their `Location` (formatting and
+    /// hashing the site's text on every op was most of a hot lock's cost).
+    sites: rustc_hash::FxHashMap<usize, SiteId>,
 }
 
 fn open_recorder(path: &std::path::Path) -> std::io::Result<Recorder> {
@@ -207,6 +210,7 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
         handler: None,
         live: Vec::new(),
         thread_classes: Vec::new(),
+        sites: rustc_hash::FxHashMap::default(),
         recorder: std::env::var_os("LOCKDEP_TRACE").and_then(|p| match open_recorder(p.as_ref()) {
             Ok(w) => Some(w),
             Err(e) => {
@@ -325,9 +329,18 @@ pub(crate) fn drop_object(obj: ObjId) {
 pub(crate) fn apply(op: Op, site: Option<&'static std::panic::Location<'static>>) {
     let (reports, handler) = with_state(|st| {
         let site = match site {
-            Some(l) => st
-                .engine
-                .intern_site(&format!("{}:{}:{}", l.file(), l.line(), l.column())),
+            Some(l) => {
+                let key = std::ptr::from_ref(l) as usize;
+                match st.sites.get(&key) {
+                    Some(&id) => id,
+                    None => {
+                        let text = format!("{}:{}:{}", l.file(), l.line(), l.column());
+                        let id = st.engine.intern_site(&text);
+                        st.sites.insert(key, id);
+                        id
+                    }
+                }
+            }
             None => SiteId::NONE,
         };
         let before = st.engine.reports().len();

@@ -14,9 +14,15 @@ use std::panic::Location;
 use std::time::Duration;
 
 pub use std::sync::{
-    Arc, Barrier, BarrierWaitResult, LazyLock, LockResult, Once, OnceLock, OnceState, PoisonError,
-    TryLockError, TryLockResult, WaitTimeoutResult, Weak, atomic,
+    Arc, Barrier, BarrierWaitResult, LockResult, OnceState, PoisonError, TryLockError,
+    TryLockResult, WaitTimeoutResult, Weak, atomic,
 };
+
+/// Validated once-cells when lockdep is on; std's own (nothing added) when it is off.
+#[cfg(lockdep_enabled)]
+pub use crate::once::{LazyLock, Once, OnceLock};
+#[cfg(not(lockdep_enabled))]
+pub use std::sync::{LazyLock, Once, OnceLock};
 
 pub use crate::mpsc;
 
