@@ -2,6 +2,8 @@
 # Runs a real crate's test suite with std::sync replaced by lockdep::sync (issue #3).
 #
 #   scripts/real-crate.sh [CRATE] [VERSION]      (default: threadpool 1.8.1)
+#   LOCKDEP_BASELINE=1 scripts/real-crate.sh     the same suite on std::sync, for comparison
+#   LOCKDEP_UNOPT=1 scripts/real-crate.sh        validator built without optimization
 #
 # The crate is fetched from crates.io into a temporary directory (nothing is committed),
 # every `std::sync` path in its sources is rewritten to `lockdep::sync`, `lockdep` (this
@@ -32,6 +34,12 @@ src=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -maxdepth 2 -type d -name 
 cp -r "$src" "$work/$crate"
 cd "$work/$crate"
 
+# LOCKDEP_BASELINE=1: run the crate's suite as published (std::sync), for the time ratio.
+if [ -n "${LOCKDEP_BASELINE:-}" ]; then
+    CARGO_TARGET_DIR="$repo/target/real-crate-baseline" cargo test -q 2>&1 | grep -E "^test result" || true
+    exit 0
+fi
+
 # std::sync -> lockdep::sync in code (not in doc comments: doc examples use the crate's own
 # API and stay as they are).
 files=$(grep -rl "std::sync" --include=*.rs . || true)
@@ -55,9 +63,14 @@ fi
 
 # Depend on this workspace's lockdep; keep the crate out of any parent workspace.
 printf '\n[dependencies.lockdep]\npath = "%s/crates/lockdep"\n\n[workspace]\n' "$repo" >> Cargo.toml
+# As the README recommends: the validator optimized even in test builds (the crate under
+# test stays as it is). LOCKDEP_UNOPT=1 leaves the validator unoptimized, for comparison.
+if [ -z "${LOCKDEP_UNOPT:-}" ]; then
+    printf '\n[profile.dev.package.lockdep-core]\nopt-level = 3\n[profile.dev.package.lockdep]\nopt-level = 3\n' >> Cargo.toml
+fi
 
 set +e
-LOCKDEP=warn CARGO_TARGET_DIR="$repo/target/real-crate" cargo test -q 2> "$work/stderr.txt" > "$work/stdout.txt"
+LOCKDEP=warn CARGO_TARGET_DIR="$repo/target/real-crate${LOCKDEP_UNOPT:+-unopt}" cargo test -q 2> "$work/stderr.txt" > "$work/stdout.txt"
 status=$?
 set -e
 grep -E "^test result|passed|failed" "$work/stdout.txt" | tail -5 || true
