@@ -144,21 +144,18 @@ impl Once {
     /// (the `Once` is poisoned), as std's does.
     #[track_caller]
     pub fn call_once<F: FnOnce()>(&self, f: F) {
-        if self.inner.is_completed() {
-            return;
-        }
-        if let Some(turn) = self
-            .gate
-            .turn(|| self.inner.is_completed(), Location::caller())
-        {
-            self.inner.call_once(f);
-            turn.finish();
-        }
+        self.run(|once| once.call_once(f));
     }
 
     /// Like `call_once`, but also runs on a poisoned `Once`.
     #[track_caller]
     pub fn call_once_force<F: FnOnce(&OnceState)>(&self, f: F) {
+        self.run(|once| once.call_once_force(f));
+    }
+
+    /// Calls `call` on the inner `Once` if this thread gets the turn to initialize.
+    #[track_caller]
+    fn run(&self, call: impl FnOnce(&std::sync::Once)) {
         if self.inner.is_completed() {
             return;
         }
@@ -166,7 +163,7 @@ impl Once {
             .gate
             .turn(|| self.inner.is_completed(), Location::caller())
         {
-            self.inner.call_once_force(f);
+            call(&self.inner);
             turn.finish();
         }
     }
@@ -227,26 +224,11 @@ impl<T> OnceLock<T> {
     /// Initializes the cell with `value`; `Err(value)` if it was already initialized.
     #[track_caller]
     pub fn set(&self, value: T) -> Result<(), T> {
-        match self.try_insert(value) {
-            Ok(_) => Ok(()),
-            Err((_, value)) => Err(value),
-        }
-    }
-
-    /// Initializes the cell with `value` and returns it, or the value already there.
-    #[track_caller]
-    fn try_insert(&self, value: T) -> Result<&T, (&T, T)> {
-        let site = Location::caller();
-        if let Some(v) = self.inner.get() {
-            return Err((v, value));
-        }
-        match self.gate.turn(|| self.inner.get().is_some(), site) {
-            Some(turn) => {
-                let v = self.inner.get_or_init(|| value);
-                turn.finish();
-                Ok(v)
-            }
-            None => Err((self.inner.get().expect("initialized: done"), value)),
+        let mut value = Some(value);
+        self.get_or_init(|| value.take().expect("an initializer runs once"));
+        match value {
+            None => Ok(()),
+            Some(v) => Err(v),
         }
     }
 

@@ -4,16 +4,10 @@ use std::sync::Arc;
 use std::sync::mpsc::channel;
 use std::time::Duration;
 
-use lockdep::{Completion, Kind, Mutex, Report, Severity, WaitGroup, capture};
+use lockdep::{Completion, Kind, Mutex, Severity, WaitGroup, capture};
 
-/// Every report raised in this test binary, whichever thread raised it.
-fn all_reports() -> &'static std::sync::Mutex<Vec<Report>> {
-    static SEEN: std::sync::OnceLock<std::sync::Mutex<Vec<Report>>> = std::sync::OnceLock::new();
-    SEEN.get_or_init(|| {
-        lockdep::set_handler(|r| all_reports().lock().unwrap().push(r.clone()));
-        std::sync::Mutex::new(Vec::new())
-    })
-}
+mod support;
+use support::all_reports;
 
 #[test]
 fn completer_that_took_the_lock_first_is_a_cycle_with_the_waiter_holding_it() {

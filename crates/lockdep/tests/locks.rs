@@ -1,18 +1,9 @@
 //! The runtime's locks, end to end: real threads, reports asserted by value.
 
-use lockdep::{Kind, Mutex, Policy, RwLock, Severity, capture, with_policy};
+use lockdep::{Kind, Mutex, Policy, RwLock, capture, with_policy};
 
-fn kinds(reports: &[lockdep::Report]) -> Vec<(Kind, Vec<String>)> {
-    reports
-        .iter()
-        .filter(|r| r.severity == Severity::Error)
-        .map(|r| {
-            let mut c = r.classes.clone();
-            c.sort();
-            (r.kind, c)
-        })
-        .collect()
-}
+mod support;
+use support::errors;
 
 #[test]
 fn abba_across_threads_is_reported_without_hanging() {
@@ -35,7 +26,7 @@ fn abba_across_threads_is_reported_without_hanging() {
         let _ga = a.lock();
     });
     assert_eq!(
-        kinds(&reports),
+        errors(&reports),
         vec![(
             Kind::Circular,
             vec!["it.abba.A".to_owned(), "it.abba.B".to_owned()]
@@ -83,7 +74,7 @@ fn two_instances_of_one_class_nested_is_recursive() {
         let _gx = x.lock();
         let _gy = y.lock();
     });
-    assert_eq!(kinds(&reports).len(), 1);
+    assert_eq!(errors(&reports).len(), 1);
     assert_eq!(reports[0].kind, Kind::Recursive);
     assert!(
         reports[0].classes[0].contains("locks.rs"),
@@ -166,7 +157,7 @@ fn rwlock_recursive_readers_are_fine_but_a_reader_inverting_with_a_writer_is_not
         let _wx = x.write();
     });
     assert_eq!(
-        kinds(&reports),
+        errors(&reports),
         vec![(
             Kind::Circular,
             vec!["it.rw.X".to_owned(), "it.rw.Y".to_owned()]
@@ -223,7 +214,7 @@ fn join_while_holding_a_lock_the_thread_takes_is_reported() {
         let _g = state.lock();
         worker.join().unwrap();
     });
-    let e = kinds(&reports);
+    let e = errors(&reports);
     assert_eq!(e.len(), 1, "{reports:?}");
     assert_eq!(e[0].0, Kind::Circular);
     assert!(e[0].1.contains(&"it.join.state".to_owned()), "{e:?}");

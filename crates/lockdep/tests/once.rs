@@ -9,14 +9,8 @@ use std::time::Duration;
 use lockdep::sync::{Arc, LazyLock, Once, OnceLock};
 use lockdep::{Kind, LockClass, Report};
 
-/// Every report raised in this test binary, whichever thread raised it.
-fn all_reports() -> &'static std::sync::Mutex<Vec<Report>> {
-    static SEEN: std::sync::OnceLock<std::sync::Mutex<Vec<Report>>> = std::sync::OnceLock::new();
-    SEEN.get_or_init(|| {
-        lockdep::set_handler(|r| all_reports().lock().unwrap().push(r.clone()));
-        std::sync::Mutex::new(Vec::new())
-    })
-}
+mod support;
+use support::all_reports;
 
 fn cycles_through(class: &str) -> Vec<Report> {
     all_reports()

@@ -6,17 +6,8 @@ use std::thread;
 use lockdep::sync::{Condvar, Mutex, RwLock, TryLockError};
 use lockdep::{Kind, Severity, capture};
 
-fn errors(reports: &[lockdep::Report]) -> Vec<(Kind, Vec<String>)> {
-    reports
-        .iter()
-        .filter(|r| r.severity == Severity::Error)
-        .map(|r| {
-            let mut c = r.classes.clone();
-            c.sort();
-            (r.kind, c)
-        })
-        .collect()
-}
+mod support;
+use support::errors;
 
 /// Compiles against std's signatures: the point of `lockdep::sync`.
 fn std_shaped(m: &Mutex<u32>, rw: &RwLock<Vec<u32>>) -> u32 {

@@ -1,0 +1,28 @@
+//! Helpers shared by the runtime's integration tests (each test binary uses some of them).
+
+use lockdep::{Kind, Report, Severity};
+
+/// The error reports, as (kind, sorted class names).
+#[allow(dead_code)]
+pub fn errors(reports: &[Report]) -> Vec<(Kind, Vec<String>)> {
+    reports
+        .iter()
+        .filter(|r| r.severity == Severity::Error)
+        .map(|r| {
+            let mut c = r.classes.clone();
+            c.sort();
+            (r.kind, c)
+        })
+        .collect()
+}
+
+/// Every report raised in this test binary, whichever thread raised it (the first call
+/// installs the handler).
+#[allow(dead_code)]
+pub fn all_reports() -> &'static std::sync::Mutex<Vec<Report>> {
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<Vec<Report>>> = std::sync::OnceLock::new();
+    SEEN.get_or_init(|| {
+        lockdep::set_handler(|r| all_reports().lock().unwrap().push(r.clone()));
+        std::sync::Mutex::new(Vec::new())
+    })
+}
