@@ -4,8 +4,9 @@
 //! `Mutex`, `RwLock` and `Condvar` are validated. `Condvar` releases its mutex while it waits
 //! and re-acquires it after, in the validator's view as in reality: a wait under a *second*
 //! lock that the notifier needs is the nested-monitor deadlock, and is reported.
-//! `mpsc` channels are validated too (see [`mpsc`]). `Once`, `OnceLock` and `LazyLock` are
-//! std's for now (their event rules come later).
+//! `mpsc` channels are validated too (see [`mpsc`]), and so are `Once`, `OnceLock` and
+//! `LazyLock`: the thread running an initializer owes the cell, and finding another thread's
+//! initializer running is a wait for it. Compiled away, those three are std's own types.
 
 use std::fmt;
 use std::mem::ManuallyDrop;
