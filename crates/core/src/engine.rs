@@ -1,6 +1,7 @@
 //! The validator: per-thread held stacks, chain cache, dependency recording, context rules.
 
 use rustc_hash::{FxHashMap, FxHashSet};
+use smallvec::{SmallVec, smallvec};
 
 use crate::graph::{self, Graph};
 use crate::op::{
@@ -133,7 +134,7 @@ struct EdgeInfo {
     stack: StackId,
     seq: u64,
     /// Objects held for write at *every* recording so far.
-    gates: Vec<Gate>,
+    gates: SmallVec<[Gate; 1]>,
     /// Every recording was a timed wait (cycles through it are warnings).
     timed: bool,
     rule: EdgeRule,
@@ -141,7 +142,7 @@ struct EdgeInfo {
     /// edge the holder's acquisition, for an owed edge the obligation's start, for a signal
     /// edge the signaller's acquisition or wait. Happens-before pruning needs every pair
     /// ordered, so one unordered recording keeps a cycle reportable.
-    steps: Vec<Step>,
+    steps: SmallVec<[Step; 1]>,
 }
 
 /// Most recording steps kept per edge for happens-before pruning; beyond it, a new recording
@@ -279,6 +280,11 @@ struct ThreadData {
     /// situation before. It keeps the hot path in the thread's own cache lines, as the
     /// runtime's thread-local cache will.
     chain_cache: Box<[CacheEntry]>,
+    /// Owed `exit -> Y` edges of `exit_done_node` known to be pending, gate-free and to carry
+    /// the edge type asked (bit `2 * Y + rr`): re-recording one would change nothing, so a
+    /// chain miss skips the lookups (they cost cache misses on every new chain).
+    exit_done: Vec<u64>,
+    exit_done_node: u32,
 }
 
 /// One slot of a thread's chain cache (16 bytes).
@@ -305,7 +311,7 @@ impl CacheEntry {
     }
 }
 
-const THREAD_CACHE_SLOTS: usize = 1024;
+const THREAD_CACHE_SLOTS: usize = 4096;
 
 /// First slot of the key's 2-way set.
 fn cache_set(key: u64) -> usize {
@@ -314,7 +320,7 @@ fn cache_set(key: u64) -> usize {
 
 impl ThreadData {
     /// Looks the chain up in the thread's 2-way cache (most recently used way first).
-    #[inline]
+    #[inline(always)]
     fn cache_hit(&mut self, key: u64, obj_hash: u64) -> bool {
         let set = cache_set(key);
         let Some(ways) = self.chain_cache.get_mut(set..set + 2) else {
@@ -563,12 +569,22 @@ impl Engine {
             + self
                 .edge_info
                 .iter()
-                .map(|e| e.gates.capacity() * 16)
+                .map(|e| {
+                    if e.gates.spilled() {
+                        e.gates.capacity() * 16
+                    } else {
+                        0
+                    }
+                })
                 .sum::<usize>()
     }
 
     /// Applies one event. Findings go to [`Engine::reports`]; an `Err` means the input makes
     /// no sense (the event is not applied).
+    ///
+    /// Inlined into the caller's loop: the fast paths then keep their state in registers
+    /// across events instead of saving and restoring them on every call.
+    #[inline(always)]
     pub fn apply(&mut self, ev: &Event) -> Result<(), EngineError> {
         // The two ops that make up nearly every trace go through a small fast path; the
         // rest (and every case the fast paths decline) through `apply_inner`, kept out of
@@ -653,6 +669,10 @@ impl Engine {
                 th.held.clear();
                 th.spin_held = 0;
                 th.obj_hash = 0;
+                // Its chain cache (64 KiB) is of no use to an exited thread; a reused id
+                // allocates a fresh one on its first chain.
+                th.chain_cache = Box::default();
+                th.exit_done = Vec::new();
                 self.exit_events(thread);
                 Ok(())
             }
@@ -910,6 +930,8 @@ impl Engine {
                 spin_held: 0,
                 obj_hash: 0,
                 chain_cache: Box::default(),
+                exit_done: Vec::new(),
+                exit_done_node: u32::MAX,
                 tclass: None,
                 exit: u32::MAX,
                 owed: Vec::new(),
@@ -1549,7 +1571,7 @@ impl Engine {
                     .collect(),
                 timed: meta.timed,
                 rule: meta.rule,
-                steps: vec![meta.step],
+                steps: smallvec![meta.step],
             });
         } else {
             let info = &mut self.edge_info[r.edge as usize];
@@ -1572,7 +1594,7 @@ impl Engine {
                     info.steps.push(meta.step);
                 } else {
                     // Too many to keep: a step no other can happen before (never pruned).
-                    info.steps = vec![Step {
+                    info.steps = smallvec![Step {
                         thread: meta.step.thread,
                         seq: u64::MAX,
                         epoch: 0,
@@ -1621,7 +1643,7 @@ impl Engine {
                 .map(|&n| self.nodes[n as usize].label.clone())
                 .collect();
             // Gate rule: one lock object held for write at every recording of every edge.
-            let mut common: Vec<Gate> = self.edge_info[cycle[0] as usize].gates.clone();
+            let mut common: Vec<Gate> = self.edge_info[cycle[0] as usize].gates.to_vec();
             for &ce in &cycle[1..] {
                 let g = &self.edge_info[ce as usize].gates;
                 common.retain(|x| g.contains(x));

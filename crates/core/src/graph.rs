@@ -141,6 +141,8 @@ pub struct Graph {
     /// and are not inserted: in graphs without recursive readers this halves the order
     /// maintenance. They are inserted when the state becomes reachable.
     active1: Vec<bool>,
+    /// Scratch list for `insert_pairs` (kept to avoid an allocation per edge).
+    work: Vec<u32>,
 }
 
 fn key(from: u32, to: u32) -> u64 {
@@ -263,7 +265,9 @@ impl Graph {
     /// Returns true when some inserted pair lies on a cycle.
     fn insert_pairs(&mut self, edge: u32) -> bool {
         let mut cyclic = false;
-        let mut work = vec![edge];
+        let mut work = std::mem::take(&mut self.work);
+        work.clear();
+        work.push(edge);
         while let Some(e) = work.pop() {
             let Edge {
                 from, to, types, ..
@@ -283,6 +287,7 @@ impl Graph {
                 }
             }
         }
+        self.work = work;
         cyclic
     }
 

@@ -250,6 +250,11 @@ impl Engine {
         if !self.joined.insert(y) {
             return;
         }
+        for th in self.threads.iter_mut().flatten() {
+            if th.exit_done_node == y {
+                th.exit_done_node = u32::MAX; // its edges go into the graph now
+            }
+        }
         for (to, bits, meta, gates) in self.lazy_exit.remove(&y).unwrap_or_default() {
             self.lazy_index.remove(&(y, to));
             let t = ThreadId(meta.step.thread);
@@ -287,6 +292,19 @@ impl Engine {
             if x == to {
                 continue;
             }
+            let rr = to_mode == Mode::ReadRecursive;
+            let bit = 2 * to as usize + usize::from(rr);
+            if i == 0 {
+                let th = self.thread(t);
+                if th.exit_done_node == x
+                    && th
+                        .exit_done
+                        .get(bit / 64)
+                        .is_some_and(|w| w & (1 << (bit % 64)) != 0)
+                {
+                    continue; // pending, gate-free, of this type: nothing would change
+                }
+            }
             let meta = EdgeMeta {
                 from_mode: Mode::Write,
                 to_mode,
@@ -297,8 +315,22 @@ impl Engine {
                 rule: EdgeRule::Owed,
                 step: start,
             };
-            let bits = graph::edge_type(false, to_mode == Mode::ReadRecursive);
-            gate_free &= self.owed_edge(t, x, to, bits, meta, gates, site, stack);
+            let bits = graph::edge_type(false, rr);
+            let free = self.owed_edge(t, x, to, bits, meta, gates, site, stack);
+            gate_free &= free;
+            if i == 0 && free && !self.joined.contains(&x) {
+                // Still pending (not in the graph): its gate set only shrinks and its type
+                // only grows, so it stays complete until `materialize_exit` takes it.
+                let th = self.thread_mut(t);
+                if th.exit_done_node != x {
+                    th.exit_done_node = x;
+                    th.exit_done.clear();
+                }
+                if th.exit_done.len() <= bit / 64 {
+                    th.exit_done.resize(bit / 64 + 1, 0);
+                }
+                th.exit_done[bit / 64] |= 1 << (bit % 64);
+            }
         }
         gate_free
     }
