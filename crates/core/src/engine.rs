@@ -422,6 +422,17 @@ pub struct Stats {
     pub chains: usize,
 }
 
+/// See [`Engine::top_chain`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KnownChain {
+    /// Not a chain a caller may skip.
+    No,
+    /// Known, whatever objects are held.
+    GateFree,
+    /// Known with the objects held for write now (its edges have gate sets).
+    Gated,
+}
+
 /// The lock and event dependency validator. A value, not a global: every run, trace or test
 /// builds its own.
 #[derive(Debug, Default)]
@@ -439,6 +450,8 @@ pub struct Engine {
     hot: Vec<ObjHot>,
     threads: Vec<Option<ThreadData>>,
     chains: FxHashMap<u64, ChainInfo>,
+    /// See [`Engine::foreign_rekeys`].
+    foreign_rekeys: u64,
     reported: FxHashSet<(String, Severity)>,
     reports: Vec<Report>,
     seq: u64,
@@ -560,6 +573,72 @@ impl Engine {
             chains: self.chains.len(),
             ..self.stats
         }
+    }
+
+    /// What a caller's own per-thread cache of validated chains must be keyed by (the runtime's
+    /// lock-free fast path): `None` while `t` is in a context where acquisitions need more
+    /// than a chain lookup (irq, atomic, spin lock held); otherwise a token that changes
+    /// whenever the engine's chain keys for `t` or its signal window change. A chain validated
+    /// under one token is still validated while the token is unchanged.
+    pub fn fast_token(&self, t: ThreadId) -> Option<u64> {
+        let th = self.threads.get(t.0 as usize)?.as_ref()?;
+        if th.ctx_no_block || th.spin_held > 0 || th.irq_level() != 0 {
+            return None;
+        }
+        let flags = u64::from(th.hard_on) | (u64::from(th.soft_disable > 0) << 1);
+        Some(mix(mix(th.key_base, th.win_start), flags))
+    }
+
+    /// Whether `t`'s latest acquire (the top of its held stack) is one the engine's own fast
+    /// path now accepts with no change to the graph: blocking, checked, no nest_lock, a
+    /// sleeping lock, a known chain, its usage and its signal-window entry recorded. A caller
+    /// may then skip telling the engine about the same acquire in the same situation (same
+    /// token, same chain and, for a [`KnownChain::Gated`] one, the same objects held for
+    /// write) until it must report the hold.
+    pub fn top_chain(&self, t: ThreadId) -> KnownChain {
+        let Some(Some(th)) = self.threads.get(t.0 as usize) else {
+            return KnownChain::No;
+        };
+        let Some(h) = th.held.last() else {
+            return KnownChain::No;
+        };
+        if h.try_ || !h.check || h.nest.is_some() || h.spin || h.pseudo || h.irq_level != 0 {
+            return KnownChain::No;
+        }
+        let in_window = th
+            .acq_bits
+            .get((h.class / 64) as usize)
+            .is_some_and(|b| b & (1 << (h.class % 64)) != 0);
+        let want = th.want[usize::from(h.mode.is_shared())];
+        if !in_window || !self.classes[h.class as usize].usage.contains(want) {
+            return KnownChain::No;
+        }
+        // The chain was validated with the holds below the top (as the fast path looks it up).
+        let below = if is_gate_hold(h.mode, h.check, h.pseudo) {
+            th.obj_hash.wrapping_sub(h.serial)
+        } else {
+            th.obj_hash
+        };
+        match self.chains.get(&h.key) {
+            Some(c) if c.gate_free => KnownChain::GateFree,
+            Some(c) if c.obj_hash == below => KnownChain::Gated,
+            _ => KnownChain::No,
+        }
+    }
+
+    /// The locks `t` holds, outermost first.
+    pub fn held_objects(&self, t: ThreadId) -> impl Iterator<Item = ObjId> + '_ {
+        self.threads
+            .get(t.0 as usize)
+            .and_then(Option::as_ref)
+            .into_iter()
+            .flat_map(|th| th.held.iter().map(|h| h.obj))
+    }
+
+    /// How many times an op of one thread changed another thread's chain keys (a deferred
+    /// list handed over): a caller's per-thread chain caches are stale after that.
+    pub fn foreign_rekeys(&self) -> u64 {
+        self.foreign_rekeys
     }
 
     /// Approximate heap bytes of the dependency graph and its edge records.

@@ -40,16 +40,19 @@ mod imp {
         }
     }
 
+    /// `class`: the lock's class key (what the fast path's chain keys are made of).
     #[inline]
     pub(crate) fn acquire(
         obj: Obj,
+        class: Site,
         mode: Mode,
         try_: bool,
         subclass: Option<u8>,
         nest: Option<Obj>,
         site: &'static Location<'static>,
     ) {
-        state::acquire(obj, mode, try_, subclass, nest, site);
+        let class_key = std::ptr::from_ref(class.0) as usize;
+        state::acquire(obj, class_key, mode, try_, subclass, nest, site);
     }
 
     #[inline]
@@ -235,6 +238,7 @@ mod imp {
     #[inline(always)]
     pub(crate) fn acquire(
         _: Obj,
+        _: Site,
         _: Mode,
         _: bool,
         _: Option<u8>,

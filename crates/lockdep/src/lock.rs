@@ -52,7 +52,7 @@ impl<T, R: RawMutex> Mutex<T, R> {
 impl<T: ?Sized, R: RawMutex> Mutex<T, R> {
     fn acquire(&self, subclass: Option<u8>, try_: bool, site: &'static Location<'static>) -> Obj {
         let obj = self.meta.get(self.site, ObjKind::Mutex);
-        hooks::acquire(obj, Mode::Write, try_, subclass, None, site);
+        hooks::acquire(obj, self.site, Mode::Write, try_, subclass, None, site);
         obj
     }
 
@@ -89,6 +89,7 @@ impl<T: ?Sized, R: RawMutex> Mutex<T, R> {
         let obj = self.meta.get(self.site, ObjKind::Mutex);
         hooks::acquire(
             obj,
+            self.site,
             Mode::Write,
             false,
             None,
@@ -212,7 +213,7 @@ impl<T, R: RawRwLock> RwLock<T, R> {
 impl<T: ?Sized, R: RawRwLock> RwLock<T, R> {
     fn acquire(&self, mode: Mode, try_: bool, site: &'static Location<'static>) -> Obj {
         let obj = self.meta.get(self.site, ObjKind::RwLock);
-        hooks::acquire(obj, mode, try_, None, None, site);
+        hooks::acquire(obj, self.site, mode, try_, None, None, site);
         obj
     }
 

@@ -86,14 +86,30 @@ impl RawLock {
     #[track_caller]
     pub fn acquire(&self, mode: LockMode) {
         let obj = self.meta.get(self.site, ObjKind::Mutex);
-        hooks::acquire(obj, mode.mode(), false, None, None, Location::caller());
+        hooks::acquire(
+            obj,
+            self.site,
+            mode.mode(),
+            false,
+            None,
+            None,
+            Location::caller(),
+        );
     }
 
     /// Call after a successful try-acquire (no dependency into the lock is recorded).
     #[track_caller]
     pub fn acquired_try(&self, mode: LockMode) {
         let obj = self.meta.get(self.site, ObjKind::Mutex);
-        hooks::acquire(obj, mode.mode(), true, None, None, Location::caller());
+        hooks::acquire(
+            obj,
+            self.site,
+            mode.mode(),
+            true,
+            None,
+            None,
+            Location::caller(),
+        );
     }
 
     /// Call when the lock is released, on the thread that acquired it.

@@ -2,12 +2,15 @@
 //! thread ids, and where reports go.
 
 use std::cell::{Cell, RefCell};
+use std::panic::Location;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use lockdep_core::{
     Engine, Event, Mode, NameId, ObjDecl, ObjId, ObjKind, Op, Report, SiteId, ThreadId,
 };
 use parking_lot::Mutex as PlMutex;
+
+use crate::fast;
 
 /// What happens when the validator finds a problem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,32 +179,23 @@ pub fn record_to(path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
 static STATE: PlMutex<Option<State>> = PlMutex::new(None);
 static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
 
-/// Tells the validator when its thread ends (a thread-local destructor): locks still held
-/// then are `held_at_exit`.
-struct ExitNotice(u32);
-
-impl Drop for ExitNotice {
-    fn drop(&mut self) {
-        if policy() == Policy::Off {
-            return;
-        }
-        apply(
-            Op::Exit {
-                thread: ThreadId(self.0),
-            },
-            None,
-        );
+/// The thread `t` ends (its thread-locals are torn down): its pending holds go to the engine,
+/// then its exit (locks still held then are `held_at_exit`).
+pub(crate) fn exit_notice(t: ThreadId, pending: Vec<fast::Pending>) {
+    if policy() == Policy::Off {
+        return;
     }
+    apply_with(Op::Exit { thread: t }, None, None, pending);
 }
 
 thread_local! {
-    static EXIT: RefCell<Option<ExitNotice>> = const { RefCell::new(None) };
     static THREAD: Cell<u32> = const { Cell::new(u32::MAX) };
     /// Reports captured by `capture` scopes open on this thread (innermost last).
     static CAPTURE: RefCell<Vec<Vec<Report>>> = const { RefCell::new(Vec::new()) };
 }
 
 fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    fast::SLOW_OPS.fetch_add(1, Ordering::Relaxed);
     let mut g = STATE.lock();
     let st = g.get_or_insert_with(|| State {
         engine: Engine::new(),
@@ -241,7 +235,7 @@ pub(crate) fn current_thread() -> ThreadId {
         let id = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
         c.set(id);
         // Not for a thread that is already tearing its thread-locals down.
-        let _ = EXIT.try_with(|e| *e.borrow_mut() = Some(ExitNotice(id)));
+        fast::set_exit(id);
         let name = match std::thread::current().name() {
             Some(n) => n.to_owned(),
             None => format!("thread-{id}"),
@@ -275,7 +269,7 @@ pub(crate) fn reserve_thread() -> ThreadId {
 /// reserved and gives the thread its class (the spawn site) and name.
 pub(crate) fn adopt_thread(id: ThreadId, name: &str, class: &str) {
     let _ = THREAD.try_with(|c| c.set(id.0));
-    let _ = EXIT.try_with(|e| *e.borrow_mut() = Some(ExitNotice(id.0)));
+    fast::set_exit(id.0);
     with_state(|st| {
         st.engine.set_thread_name(id, name);
         let class = st.engine.intern(class);
@@ -316,6 +310,7 @@ pub(crate) fn drop_object(obj: ObjId) {
         return;
     }
     let t = current_thread();
+    fast::FREES.fetch_add(1, Ordering::Relaxed);
     apply(Op::Free { thread: t, obj }, None);
     with_state(|st| {
         st.free_objs.push(obj.0);
@@ -325,25 +320,66 @@ pub(crate) fn drop_object(obj: ObjId) {
     });
 }
 
+impl State {
+    /// The engine's id of a call site (cached by the `Location`'s address: formatting and
+    /// hashing the site's text on every op was most of a hot lock's cost).
+    fn site_id(&mut self, l: &'static Location<'static>) -> SiteId {
+        let key = std::ptr::from_ref(l) as usize;
+        if let Some(&id) = self.sites.get(&key) {
+            return id;
+        }
+        let text = format!("{}:{}:{}", l.file(), l.line(), l.column());
+        let id = self.engine.intern_site(&text);
+        self.sites.insert(key, id);
+        id
+    }
+}
+
 /// Applies one op for the calling thread and dispatches the reports it raised.
-pub(crate) fn apply(op: Op, site: Option<&'static std::panic::Location<'static>>) {
+pub(crate) fn apply(op: Op, site: Option<&'static Location<'static>>) {
+    apply_with(op, site, None, fast::take_pending());
+}
+
+/// [`apply`], after handing the engine the thread's `pending` fast-path acquires; `hold`
+/// describes an acquire op for the fast path's mirror.
+fn apply_with(
+    op: Op,
+    site: Option<&'static Location<'static>>,
+    hold: Option<fast::NewHold>,
+    pending: Vec<fast::Pending>,
+) {
     let (reports, handler) = with_state(|st| {
-        let site = match site {
-            Some(l) => {
-                let key = std::ptr::from_ref(l) as usize;
-                match st.sites.get(&key) {
-                    Some(&id) => id,
-                    None => {
-                        let text = format!("{}:{}:{}", l.file(), l.line(), l.column());
-                        let id = st.engine.intern_site(&text);
-                        st.sites.insert(key, id);
-                        id
-                    }
-                }
-            }
-            None => SiteId::NONE,
-        };
         let before = st.engine.reports().len();
+        let thread = op.thread();
+        // After a wait the engine counts the thread as parked until its next op: let that op
+        // reach it.
+        let must_sync = !matches!(
+            op,
+            Op::Acquire { .. }
+                | Op::Release { .. }
+                | Op::Free { .. }
+                | Op::New { .. }
+                | Op::ThreadClass { .. }
+        );
+        if let Some(thread) = thread {
+            for p in pending {
+                let site = st.site_id(p.site);
+                st.apply(&Event {
+                    op: Op::Acquire {
+                        thread,
+                        lock: p.obj,
+                        mode: p.mode,
+                        try_: false,
+                        subclass: p.subclass,
+                        nest_lock: None,
+                        check: true,
+                    },
+                    site,
+                    stack: lockdep_core::StackId::NONE,
+                });
+            }
+        }
+        let site = site.map_or(SiteId::NONE, |l| st.site_id(l));
         let rollback = match op {
             Op::Acquire { thread, lock, .. } => Some(Op::Release { thread, lock }),
             _ => None,
@@ -367,6 +403,10 @@ pub(crate) fn apply(op: Op, site: Option<&'static std::panic::Location<'static>>
         {
             st.apply(&Event::from(undo));
         }
+        if let Some(thread) = thread {
+            fast::resync(thread, &st.engine, hold, must_sync);
+        }
+        fast::RECORDING.store(st.recorder.is_some(), Ordering::Relaxed);
         (new, st.handler.clone())
     });
     // Outside the validator's lock: a handler may use lockdep primitives itself.
@@ -434,6 +474,7 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
 /// The calling thread acquires `obj` (before blocking on it).
 pub(crate) fn acquire(
     obj: ObjId,
+    class_key: usize,
     mode: Mode,
     try_: bool,
     subclass: Option<u8>,
@@ -443,8 +484,20 @@ pub(crate) fn acquire(
     if policy() == Policy::Off {
         return;
     }
+    if !try_ && nest_lock.is_none() && fast::try_acquire(obj, class_key, mode, subclass, site) {
+        return;
+    }
     let t = current_thread();
-    apply(
+    let hold = fast::NewHold {
+        obj,
+        class_key,
+        mode,
+        try_,
+        subclass,
+        nested: nest_lock.is_some(),
+        site,
+    };
+    apply_with(
         Op::Acquire {
             thread: t,
             lock: obj,
@@ -455,12 +508,14 @@ pub(crate) fn acquire(
             check: true,
         },
         Some(site),
+        Some(hold),
+        fast::take_pending(),
     );
 }
 
 /// The calling thread releases `obj`.
 pub(crate) fn release(obj: ObjId) {
-    if policy() == Policy::Off {
+    if policy() == Policy::Off || fast::try_release(obj) {
         return;
     }
     let t = current_thread();

@@ -84,7 +84,15 @@ impl<T: ?Sized> Mutex<T> {
     #[track_caller]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         let obj = self.obj();
-        hooks::acquire(obj, Mode::Write, false, None, None, Location::caller());
+        hooks::acquire(
+            obj,
+            self.site,
+            Mode::Write,
+            false,
+            None,
+            None,
+            Location::caller(),
+        );
         map_result(self.inner.lock(), |g| MutexGuard::new(obj, g))
     }
 
@@ -95,7 +103,7 @@ impl<T: ?Sized> Mutex<T> {
         let r = self.inner.try_lock();
         let obj = self.obj();
         map_try(r, |g| {
-            hooks::acquire(obj, Mode::Write, true, None, None, site);
+            hooks::acquire(obj, self.site, Mode::Write, true, None, None, site);
             MutexGuard::new(obj, g)
         })
     }
@@ -231,7 +239,15 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         let obj = self.obj();
-        hooks::acquire(obj, Mode::Read, false, None, None, Location::caller());
+        hooks::acquire(
+            obj,
+            self.site,
+            Mode::Read,
+            false,
+            None,
+            None,
+            Location::caller(),
+        );
         map_result(self.inner.read(), |g| RwLockReadGuard { obj, inner: g })
     }
 
@@ -239,7 +255,15 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         let obj = self.obj();
-        hooks::acquire(obj, Mode::Write, false, None, None, Location::caller());
+        hooks::acquire(
+            obj,
+            self.site,
+            Mode::Write,
+            false,
+            None,
+            None,
+            Location::caller(),
+        );
         map_result(self.inner.write(), |g| RwLockWriteGuard { obj, inner: g })
     }
 
@@ -250,7 +274,7 @@ impl<T: ?Sized> RwLock<T> {
         let r = self.inner.try_read();
         let obj = self.obj();
         map_try(r, |g| {
-            hooks::acquire(obj, Mode::Read, true, None, None, site);
+            hooks::acquire(obj, self.site, Mode::Read, true, None, None, site);
             RwLockReadGuard { obj, inner: g }
         })
     }
@@ -262,7 +286,7 @@ impl<T: ?Sized> RwLock<T> {
         let r = self.inner.try_write();
         let obj = self.obj();
         map_try(r, |g| {
-            hooks::acquire(obj, Mode::Write, true, None, None, site);
+            hooks::acquire(obj, self.site, Mode::Write, true, None, None, site);
             RwLockWriteGuard { obj, inner: g }
         })
     }

@@ -889,6 +889,8 @@ impl Engine {
                             .collect();
                         self.thread_mut(r).deferred.extend(items);
                         self.set_owed(r, |o| o.extend(owed));
+                        // Another thread's chain keys changed under it (see `foreign_rekeys`).
+                        self.foreign_rekeys += 1;
                     }
                 }
                 if kind == FlushKind::Base {
