@@ -85,11 +85,17 @@ impl Meta {
     }
 
     /// The object id, declaring the object (class from `site`) on first use.
+    #[inline]
     pub(crate) fn obj(&self, site: &'static Location<'static>, kind: ObjKind) -> ObjId {
         let v = self.obj.load(Ordering::Acquire);
         if v != 0 {
             return ObjId(v - 1);
         }
+        self.declare(site, kind)
+    }
+
+    #[cold]
+    fn declare(&self, site: &'static Location<'static>, kind: ObjKind) -> ObjId {
         let id = state::new_object(kind, &class_name(site), 0);
         match self
             .obj

@@ -90,6 +90,8 @@ struct Local {
     must_sync: bool,
     /// Validated chain keys, 2-way set associative (allocated on first insert).
     cache: Vec<u64>,
+    /// Sum of `obj_mix` over the holds for write (the objects a gated chain depends on).
+    objs: u64,
     /// Source of idents that match nothing (holds the fast path cannot describe).
     unique: u64,
     /// The thread's validator id once it has one: its exit is reported when this is dropped.
@@ -120,11 +122,13 @@ thread_local! {
     static LOCAL: RefCell<Local> = RefCell::new(Local::default());
 }
 
+#[inline(always)]
 fn mix(a: u64, b: u64) -> u64 {
     let x = (a ^ b.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (x ^ (x >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ (x >> 32)
 }
 
+#[inline(always)]
 fn ident(class_key: usize, mode: Mode, subclass: Option<u8>, try_: bool, plain: bool) -> u64 {
     let mode = match mode {
         Mode::Write => 1u64,
@@ -132,10 +136,13 @@ fn ident(class_key: usize, mode: Mode, subclass: Option<u8>, try_: bool, plain: 
         Mode::ReadRecursive => 3,
     };
     let sub = subclass.map_or(0, |s| u64::from(s) + 1);
-    mix(
-        class_key as u64,
-        mode | sub << 2 | u64::from(try_) << 12 | u64::from(plain) << 13,
-    )
+    // No mixing here (the chain key mixes): the class key is an address, so the flags go in
+    // the top bits, which no address uses.
+    class_key as u64 ^ (mode | sub << 2 | u64::from(try_) << 6 | u64::from(plain) << 7) << 56
+}
+
+fn obj_mix(obj: ObjId) -> u64 {
+    u64::from(obj.0).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
 }
 
 fn set(key: u64) -> usize {
@@ -143,6 +150,7 @@ fn set(key: u64) -> usize {
 }
 
 impl Local {
+    #[inline(always)]
     fn cached(&self, key: u64) -> bool {
         let s = set(key);
         self.cache
@@ -163,15 +171,26 @@ impl Local {
 
     /// The cache key of a gated chain: the chain key, the objects held for write (the
     /// engine's gates) and the object generation.
+    #[inline]
     fn gated_key(&self, key: u64) -> u64 {
-        let objs = self
-            .held
-            .iter()
-            .filter(|h| h.mode == Mode::Write)
-            .fold(0u64, |acc, h| {
-                acc.wrapping_add(mix(u64::from(h.obj.0), 0x6761_7465))
-            });
-        mix(mix(key, objs), FREES.load(Ordering::Relaxed))
+        mix(mix(key, self.objs), FREES.load(Ordering::Relaxed))
+    }
+
+    #[inline(always)]
+    fn push(&mut self, h: Hold) {
+        if h.mode == Mode::Write {
+            self.objs = self.objs.wrapping_add(obj_mix(h.obj));
+        }
+        self.held.push(h);
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> Option<Hold> {
+        let h = self.held.pop()?;
+        if h.mode == Mode::Write {
+            self.objs = self.objs.wrapping_sub(obj_mix(h.obj));
+        }
+        Some(h)
     }
 
     fn rekey(&mut self) {
@@ -213,7 +232,7 @@ pub(crate) fn try_acquire(
             if !l.cached(key) && !l.cached(l.gated_key(key)) {
                 return false;
             }
-            l.held.push(Hold {
+            l.push(Hold {
                 obj,
                 ident,
                 key,
@@ -238,7 +257,7 @@ pub(crate) fn try_release(obj: ObjId) -> bool {
             };
             match l.held.last() {
                 Some(h) if h.obj == obj && h.pending => {
-                    l.held.pop();
+                    l.pop();
                     l.pending -= 1;
                     true
                 }
@@ -298,7 +317,7 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, must_s
             } else {
                 ident(h.class_key, h.mode, h.subclass, h.try_, plain)
             };
-            l.held.push(Hold {
+            l.push(Hold {
                 obj: h.obj,
                 ident,
                 key: 0,
@@ -332,6 +351,11 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, must_s
             }
             l.pending = 0;
         }
+        l.objs = l
+            .held
+            .iter()
+            .filter(|h| h.mode == Mode::Write)
+            .fold(0, |acc, h| acc.wrapping_add(obj_mix(h.obj)));
         let token = engine.fast_token(t);
         if token != l.token {
             l.cache.iter_mut().for_each(|k| *k = 0);
@@ -346,9 +370,9 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, must_s
         {
             let key = top.key;
             // The gate set is that of the holds below the new one.
-            let below = l.held.pop().expect("top");
+            let below = l.pop().expect("top");
             let gated = l.gated_key(key);
-            l.held.push(below);
+            l.push(below);
             match engine.top_chain(t) {
                 KnownChain::GateFree => l.insert(key),
                 KnownChain::Gated => l.insert(gated),

@@ -30,6 +30,7 @@ const POLICY_OFF: u8 = 3;
 
 static POLICY: AtomicU8 = AtomicU8::new(POLICY_UNSET);
 
+#[cold]
 fn policy_from_env() -> u8 {
     match std::env::var("LOCKDEP").as_deref() {
         Ok("panic") => POLICY_PANIC,
@@ -63,6 +64,7 @@ pub fn with_policy<R>(p: Policy, f: impl FnOnce() -> R) -> R {
 
 /// The policy in force for the calling thread: a [`with_policy`] scope, else [`set_policy`],
 /// else the `LOCKDEP` environment variable (`warn`, `panic`, `off`), else `warn`.
+#[inline]
 pub fn policy() -> Policy {
     let mut p = THREAD_POLICY.try_with(Cell::get).unwrap_or(POLICY_UNSET);
     if p == POLICY_UNSET {
