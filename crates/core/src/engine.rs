@@ -489,10 +489,37 @@ pub struct Engine {
     scratch_gates: Vec<Gate>,
 }
 
-fn mix(h: u64, v: u64) -> u64 {
+/// The hash step chain keys are folded with (public for callers that keep chain keys of their
+/// own, as the runtime's fast path does).
+pub fn mix(h: u64, v: u64) -> u64 {
     // A 64-bit multiply-xorshift fold; collisions are as unlikely as lockdep's jhash chain keys.
     let x = (h ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (x ^ (x >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ (x >> 32)
+}
+
+/// Bit `i` of a growable bitset.
+fn bit_get(bits: &[u64], i: usize) -> bool {
+    bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+/// Sets bit `i`; returns whether it was clear.
+fn bit_set(bits: &mut Vec<u64>, i: usize) -> bool {
+    if bits.len() <= i / 64 {
+        bits.resize(i / 64 + 1, 0);
+    }
+    let was_clear = bits[i / 64] & (1 << (i % 64)) == 0;
+    bits[i / 64] |= 1 << (i % 64);
+    was_clear
+}
+
+/// The gates of an edge `fc -> tc`: an object of the edge's own classes can never gate a cycle
+/// through it (the gate's class must not be in the cycle), so leaving them out lets most edges
+/// be gate-free and their chains need not track which objects are held.
+fn gates_outside(gates: &[Gate], fc: u32, tc: u32) -> impl Iterator<Item = Gate> + '_ {
+    gates
+        .iter()
+        .filter(move |g| g.class != fc && g.class != tc)
+        .copied()
 }
 
 fn serial_hash(serial: u64) -> u64 {
@@ -605,10 +632,7 @@ impl Engine {
         if h.try_ || !h.check || h.nest.is_some() || h.spin || h.pseudo || h.irq_level != 0 {
             return KnownChain::No;
         }
-        let in_window = th
-            .acq_bits
-            .get((h.class / 64) as usize)
-            .is_some_and(|b| b & (1 << (h.class % 64)) != 0);
+        let in_window = bit_get(&th.acq_bits, h.class as usize);
         let want = th.want[usize::from(h.mode.is_shared())];
         if !in_window || !self.classes[h.class as usize].usage.contains(want) {
             return KnownChain::No;
@@ -1088,10 +1112,8 @@ impl Engine {
         if !try_ && check {
             // Rule (a) window (see op_acquire); a class not seen since the boundary takes the
             // general path, which records it.
-            let bit = 1u64 << (class % 64);
-            match th.acq_bits.get((class / 64) as usize) {
-                Some(b) if b & bit != 0 => {}
-                _ => return false,
+            if !bit_get(&th.acq_bits, class as usize) {
+                return false;
             }
         }
         let irq_level = th.irq_level();
@@ -1284,12 +1306,7 @@ impl Engine {
             // Rule (a) window: lock classes blocking-acquired since the boundary.
             let seq = self.seq;
             let th = self.threads[t.0 as usize].as_mut().expect("exists");
-            let w = (class / 64) as usize;
-            if th.acq_bits.len() <= w {
-                th.acq_bits.resize(w + 1, 0);
-            }
-            if th.acq_bits[w] & (1 << (class % 64)) == 0 {
-                th.acq_bits[w] |= 1 << (class % 64);
+            if bit_set(&mut th.acq_bits, class as usize) {
                 let epoch = th.epoch;
                 th.acq_list
                     .push((class, seq, mode == Mode::ReadRecursive, epoch));
@@ -1640,14 +1657,7 @@ impl Engine {
                 to_site: meta.to_site,
                 stack: meta.stack,
                 seq: self.seq,
-                // An object of the edge's own classes can never gate a cycle through it (the
-                // gate's class must not be in the cycle): leaving them out lets most edges be
-                // gate-free, so their chains need not track which objects are held.
-                gates: gates
-                    .iter()
-                    .filter(|g| g.class != fc && g.class != tc)
-                    .copied()
-                    .collect(),
+                gates: gates_outside(gates, fc, tc).collect(),
                 timed: meta.timed,
                 rule: meta.rule,
                 steps: smallvec![meta.step],

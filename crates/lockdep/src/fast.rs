@@ -27,7 +27,7 @@ use std::cell::RefCell;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use lockdep_core::{Engine, KnownChain, Mode, ObjId, ThreadId};
+use lockdep_core::{Engine, KnownChain, Mode, ObjId, ThreadId, mix};
 
 /// Set while a trace is being recorded: every op must then reach the engine in order.
 pub(crate) static RECORDING: AtomicBool = AtomicBool::new(false);
@@ -123,12 +123,6 @@ thread_local! {
 }
 
 #[inline(always)]
-fn mix(a: u64, b: u64) -> u64 {
-    let x = (a ^ b.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (x ^ (x >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ (x >> 32)
-}
-
-#[inline(always)]
 fn ident(class_key: usize, mode: Mode, subclass: Option<u8>, try_: bool, plain: bool) -> u64 {
     let mode = match mode {
         Mode::Write => 1u64,
@@ -171,9 +165,10 @@ impl Local {
 
     /// The cache key of a gated chain: the chain key, the objects held for write (the
     /// engine's gates) and the object generation.
+    /// `objs`: the write holds' sum below the acquire (normally `self.objs`).
     #[inline]
-    fn gated_key(&self, key: u64) -> u64 {
-        mix(mix(key, self.objs), FREES.load(Ordering::Relaxed))
+    fn gated_key(key: u64, objs: u64) -> u64 {
+        mix(mix(key, objs), FREES.load(Ordering::Relaxed))
     }
 
     #[inline(always)]
@@ -229,7 +224,7 @@ pub(crate) fn try_acquire(
             }
             let ident = ident(class_key, mode, subclass, false, true);
             let key = mix(l.held.last().map_or(base, |h| h.key), ident);
-            if !l.cached(key) && !l.cached(l.gated_key(key)) {
+            if !l.cached(key) && !l.cached(Local::gated_key(key, l.objs)) {
                 return false;
             }
             l.push(Hold {
@@ -350,12 +345,12 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, must_s
                 l.held.push(h);
             }
             l.pending = 0;
+            l.objs = l
+                .held
+                .iter()
+                .filter(|h| h.mode == Mode::Write)
+                .fold(0, |acc, h| acc.wrapping_add(obj_mix(h.obj)));
         }
-        l.objs = l
-            .held
-            .iter()
-            .filter(|h| h.mode == Mode::Write)
-            .fold(0, |acc, h| acc.wrapping_add(obj_mix(h.obj)));
         let token = engine.fast_token(t);
         if token != l.token {
             l.cache.iter_mut().for_each(|k| *k = 0);
@@ -368,14 +363,16 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, must_s
             && let Some(top) = l.held.last()
             && top.obj == h.obj
         {
-            let key = top.key;
             // The gate set is that of the holds below the new one.
-            let below = l.pop().expect("top");
-            let gated = l.gated_key(key);
-            l.push(below);
+            let below = if top.mode == Mode::Write {
+                l.objs.wrapping_sub(obj_mix(top.obj))
+            } else {
+                l.objs
+            };
+            let key = top.key;
             match engine.top_chain(t) {
                 KnownChain::GateFree => l.insert(key),
-                KnownChain::Gated => l.insert(gated),
+                KnownChain::Gated => l.insert(Local::gated_key(key, below)),
                 KnownChain::No => {}
             }
         }
@@ -383,7 +380,9 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, must_s
     FOREIGN.store(engine.foreign_rekeys(), Ordering::Relaxed);
 }
 
-/// Number of slow ops so far (see [`SLOW_OPS`]).
+/// Slow ops so far: ops that took the validator's global lock. A lock taken on a chain the
+/// thread has validated before does not (the known-chain path touches only thread-local
+/// memory); tests and benchmarks use this to show it.
 pub fn slow_ops() -> u64 {
     SLOW_OPS.load(Ordering::Relaxed)
 }

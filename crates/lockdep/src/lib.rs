@@ -77,13 +77,8 @@ pub type RwLock<T> = generic::RwLock<T, parking_lot::RawRwLock>;
 pub type RwLockReadGuard<'a, T> = generic::RwLockReadGuard<'a, T, parking_lot::RawRwLock>;
 /// Exclusive guard of [`RwLock`].
 pub type RwLockWriteGuard<'a, T> = generic::RwLockWriteGuard<'a, T, parking_lot::RawRwLock>;
+pub use fast::slow_ops;
 pub use lockdep_core::{EdgeReport, HeldReport, Kind, Report, Severity, render_text};
-/// Slow ops so far: ops that took the validator's global lock. A lock taken on a chain the
-/// thread has validated before does not (the known-chain path touches only thread-local
-/// memory); tests and benchmarks use this to show it.
-pub fn slow_ops() -> u64 {
-    fast::slow_ops()
-}
 pub use state::{Policy, capture, policy, record_to, set_handler, set_policy, with_policy};
 
 // Compiled away, the types are exactly the locks they wrap (size and alignment).

@@ -4,7 +4,10 @@
 //! The graph's nodes are event classes; an edge `X -> Y` means "whoever must produce `X`
 //! waited for `Y` first". Lock nodes are `free(L)`; the others are typed by [`NodeKind`].
 
-use super::{Engine, EngineError, Gate, Owed, OwedSrc, Step, err, is_gate_hold, mix};
+use super::{
+    Engine, EngineError, Gate, Owed, OwedSrc, Step, bit_get, bit_set, err, gates_outside,
+    is_gate_hold, mix,
+};
 use crate::graph;
 use crate::op::{FlushKind, Mode, ObjId, ObjKind, Produce, SiteId, StackId, ThreadId};
 use crate::report::{Kind, NodeKind, Severity};
@@ -227,11 +230,7 @@ impl Engine {
                     entry.3.is_empty()
                 }
                 None => {
-                    let mine: Vec<Gate> = gates
-                        .iter()
-                        .filter(|g| g.class != fc && g.class != tc)
-                        .copied()
-                        .collect();
+                    let mine: Vec<Gate> = gates_outside(gates, fc, tc).collect();
                     let free = mine.is_empty();
                     let list = self.lazy_exit.entry(x).or_default();
                     self.lazy_index.insert((x, to), list.len());
@@ -296,12 +295,7 @@ impl Engine {
             let bit = 2 * to as usize + usize::from(rr);
             if i == 0 {
                 let th = self.thread(t);
-                if th.exit_done_node == x
-                    && th
-                        .exit_done
-                        .get(bit / 64)
-                        .is_some_and(|w| w & (1 << (bit % 64)) != 0)
-                {
+                if th.exit_done_node == x && bit_get(&th.exit_done, bit) {
                     continue; // pending, gate-free, of this type: nothing would change
                 }
             }
@@ -326,10 +320,7 @@ impl Engine {
                     th.exit_done_node = x;
                     th.exit_done.clear();
                 }
-                if th.exit_done.len() <= bit / 64 {
-                    th.exit_done.resize(bit / 64 + 1, 0);
-                }
-                th.exit_done[bit / 64] |= 1 << (bit % 64);
+                bit_set(&mut th.exit_done, bit);
             }
         }
         gate_free
