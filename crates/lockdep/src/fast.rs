@@ -14,25 +14,34 @@
 //! slow ops, so a pending acquire handed over at the next slow op keeps its place in the
 //! happens-before order. What else could make a cached chain stale is re-checked before every
 //! fast acquire: the engine's token for the thread (its chain-key base, signal window and
-//! context: [`Engine::fast_token`]), another thread changing this one's keys
-//! ([`Engine::foreign_rekeys`]), recording (every op must reach the trace), and a wait the
-//! engine still thinks parked (the op after any non-lock op goes the slow way).
+//! context: [`Engine::fast_token`]), and one process-wide word, [`GATE`], that changes when
+//! another thread changes this one's keys ([`Engine::foreign_rekeys`]), when recording starts
+//! (every op must reach the trace) or when the process-wide policy turns `Off`; and a wait the
+//! engine still thinks parked or a thread policy changed (the next op goes the slow way).
 //!
 //! A key here is a hash of the thread's token and, per held lock, its class key (creation
 //! site or named class), mode, subclass, trylock flag and whether it was taken in a plain
 //! context: that determines the engine's chain key for the same situation, so a hit here
 //! means the engine's own cache would hit too.
 
-use std::cell::RefCell;
+use std::cell::{Cell, UnsafeCell};
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use lockdep_core::{Engine, KnownChain, Mode, ObjId, ThreadId, mix};
 
-/// Set while a trace is being recorded: every op must then reach the engine in order.
-pub(crate) static RECORDING: AtomicBool = AtomicBool::new(false);
-/// The engine's [`Engine::foreign_rekeys`], published after every slow op.
-pub(crate) static FOREIGN: AtomicU64 = AtomicU64::new(0);
+/// What every fast acquire compares with its thread's copy, so that one load covers all the
+/// process-wide reasons to go the slow way: bit 0 is set while a trace is being recorded
+/// (every op must then reach the engine in order), bit 1 while the process-wide policy is
+/// `Off`, and the other bits are the engine's [`Engine::foreign_rekeys`], published after
+/// every slow op.
+static GATE: AtomicU64 = AtomicU64::new(0);
+/// [`GATE`]'s recording bit.
+pub(crate) const GATE_RECORDING: u64 = 1;
+/// [`GATE`]'s policy-off bit.
+pub(crate) const GATE_OFF: u64 = 2;
+/// A thread's copy of [`GATE`] that matches nothing: its fast path is off.
+const GATE_NONE: u64 = u64::MAX;
 /// Bumped whenever a lock object is dropped: its id may then name another object, so chains
 /// cached for the objects held (gated ones) are stale.
 pub(crate) static FREES: AtomicU64 = AtomicU64::new(0);
@@ -50,8 +59,10 @@ struct Hold {
     ident: u64,
     /// Chain key of the held stack up to and including this hold.
     key: u64,
-    /// Acquired on the fast path and not yet handed to the engine.
-    pending: bool,
+    /// Sum of [`objs_with`] over the write holds up to and including this one (the objects a
+    /// gated chain above depends on). Kept per hold so that a release writes nothing but
+    /// the stack's length.
+    objs: u64,
     mode: Mode,
     subclass: Option<u8>,
     site: &'static Location<'static>,
@@ -78,20 +89,21 @@ pub(crate) struct NewHold {
     pub(crate) site: &'static Location<'static>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Local {
     held: Vec<Hold>,
-    pending: usize,
+    /// How many of the holds (from the outermost) the engine has seen; the rest were
+    /// acquired on the fast path and are *pending*. Pending holds are always on top (a slow
+    /// op hands them all over first), so a fast op never writes this.
+    synced: usize,
     /// The engine's token after this thread's latest slow op; `None`: fast path off.
     token: Option<u64>,
-    /// `FOREIGN` as of that op.
-    foreign: u64,
-    /// The next op must be a slow one (the latest slow op may have left a wait pending).
-    must_sync: bool,
-    /// Validated chain keys, 2-way set associative (allocated on first insert).
-    cache: Vec<u64>,
-    /// Sum of `obj_mix` over the holds for write (the objects a gated chain depends on).
-    objs: u64,
+    /// [`GATE`] as of that op, or [`GATE_NONE`] when the fast path is off until the next slow
+    /// op (no token, a wait the engine may still count as parked, a policy change, ...).
+    gate: u64,
+    /// Validated chain keys with their tags (0 for a gate-free chain, else [`tag`] of the
+    /// objects held below it), 2-way set associative (allocated on first insert).
+    cache: Vec<(u64, u64)>,
     /// Source of idents that match nothing (holds the fast path cannot describe).
     unique: u64,
     /// The thread's validator id once it has one: its exit is reported when this is dropped.
@@ -111,15 +123,95 @@ impl Drop for Local {
 
 /// The thread's exit is to be reported (as `id`) when its thread-locals are torn down.
 pub(crate) fn set_exit(id: u32) {
-    let _ = LOCAL.try_with(|l| {
-        if let Ok(mut l) = l.try_borrow_mut() {
-            l.exit_id = Some(id);
+    slow_op(|l| l.exit_id = Some(id));
+}
+
+impl Local {
+    const fn new() -> Self {
+        Local {
+            held: Vec::new(),
+            synced: 0,
+            token: None,
+            gate: GATE_NONE,
+            cache: Vec::new(),
+            unique: 0,
+            exit_id: None,
         }
-    });
+    }
+}
+
+/// The thread's [`Local`]. Not in a `RefCell`: its borrow flag would cost two stores per
+/// fast op, and stores ahead of the lock's own atomic instruction delay it.
+struct Slot {
+    /// A slow op has the `Local` borrowed: a re-entrant call (say, from an allocator that
+    /// takes a lockdep lock) leaves it alone, as a failed `try_borrow_mut` would.
+    busy: Cell<bool>,
+    local: UnsafeCell<Local>,
 }
 
 thread_local! {
-    static LOCAL: RefCell<Local> = RefCell::new(Local::default());
+    static LOCAL: Slot = const {
+        Slot {
+            busy: Cell::new(false),
+            local: UnsafeCell::new(Local::new()),
+        }
+    };
+}
+
+/// Runs a fast op on the thread's [`Local`]. `f` must call nothing that could re-enter this
+/// module: no allocation, no user code. `None` when the `Local` is busy or gone.
+#[inline(always)]
+fn fast_op<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+    LOCAL
+        .try_with(|s| {
+            if s.busy.get() {
+                return None;
+            }
+            // SAFETY: the thread-local is reached from this thread only; no slow op has it
+            // borrowed (`busy` is clear) and `f` cannot re-enter this module, so this is the
+            // only reference to the `Local` while it lives.
+            Some(f(unsafe { &mut *s.local.get() }))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Runs a slow op on the thread's [`Local`] (it may allocate, and so re-enter: the nested
+/// call finds the `Local` busy). `None` when busy or gone.
+fn slow_op<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+    struct Clear<'a>(&'a Cell<bool>);
+    impl Drop for Clear<'_> {
+        fn drop(&mut self) {
+            self.0.set(false);
+        }
+    }
+    LOCAL
+        .try_with(|s| {
+            if s.busy.replace(true) {
+                return None;
+            }
+            let _clear = Clear(&s.busy);
+            // SAFETY: the thread-local is reached from this thread only, and `busy` was clear:
+            // no other reference to the `Local` is live, and none is made until `_clear`
+            // clears it again (fast and slow ops both check it first).
+            Some(f(unsafe { &mut *s.local.get() }))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Sets or clears a [`GATE`] bit (recording, policy off).
+pub(crate) fn set_gate_bit(bit: u64, on: bool) {
+    if on {
+        GATE.fetch_or(bit, Ordering::Relaxed);
+    } else {
+        GATE.fetch_and(!bit, Ordering::Relaxed);
+    }
+}
+
+/// The calling thread's next op goes the slow way (its policy changed).
+pub(crate) fn force_sync() {
+    slow_op(|l| l.gate = GATE_NONE);
 }
 
 #[inline(always)]
@@ -135,63 +227,63 @@ fn ident(class_key: usize, mode: Mode, subclass: Option<u8>, try_: bool, plain: 
     class_key as u64 ^ (mode | sub << 2 | u64::from(try_) << 6 | u64::from(plain) << 7) << 56
 }
 
-fn obj_mix(obj: ObjId) -> u64 {
-    u64::from(obj.0).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
+/// `objs` with a hold of `obj` in `mode` added (write holds are the engine's gates).
+#[inline(always)]
+fn objs_with(objs: u64, obj: ObjId, mode: Mode) -> u64 {
+    if mode == Mode::Write {
+        objs.wrapping_add(u64::from(obj.0).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    } else {
+        objs
+    }
 }
 
 fn set(key: u64) -> usize {
     ((key ^ (key >> 31)) as usize & (SLOTS / 2 - 1)) * 2
 }
 
+/// The tag of a gated chain's cache entry: the objects held for write below it (the engine's
+/// gates, summed in `objs`) and the object generation. Never 0 (a gate-free chain's tag).
+#[inline]
+fn tag(objs: u64) -> u64 {
+    (objs
+        ^ FREES
+            .load(Ordering::Relaxed)
+            .wrapping_mul(0xD6E8_FEB8_6659_FD93))
+        | 1
+}
+
 impl Local {
+    /// Whether the chain `key` is validated with the write holds summed in `objs` below it:
+    /// one probe; the tag is computed only for a gated entry whose key matches.
     #[inline(always)]
-    fn cached(&self, key: u64) -> bool {
+    fn cached(&self, key: u64, objs: u64) -> bool {
         let s = set(key);
-        self.cache
-            .get(s..s + 2)
-            .is_some_and(|w| (w[0] == key || w[1] == key) && key != 0)
+        key != 0
+            && self.cache.get(s..s + 2).is_some_and(|w| {
+                w.iter()
+                    .any(|&(k, t)| k == key && (t == 0 || t == tag(objs)))
+            })
     }
 
-    fn insert(&mut self, key: u64) {
+    fn insert(&mut self, key: u64, tag: u64) {
         if self.cache.is_empty() {
-            self.cache = vec![0; SLOTS];
+            self.cache = vec![(0, 0); SLOTS];
         }
         let s = set(key);
-        if self.cache[s] != key {
+        if self.cache[s] != (key, tag) {
             self.cache[s + 1] = self.cache[s];
-            self.cache[s] = key;
+            self.cache[s] = (key, tag);
         }
     }
 
-    /// The cache key of a gated chain: the chain key, the objects held for write (the
-    /// engine's gates) and the object generation.
-    /// `objs`: the write holds' sum below the acquire (normally `self.objs`).
-    #[inline]
-    fn gated_key(key: u64, objs: u64) -> u64 {
-        mix(mix(key, objs), FREES.load(Ordering::Relaxed))
-    }
-
-    #[inline(always)]
-    fn push(&mut self, h: Hold) {
-        if h.mode == Mode::Write {
-            self.objs = self.objs.wrapping_add(obj_mix(h.obj));
-        }
-        self.held.push(h);
-    }
-
-    #[inline(always)]
-    fn pop(&mut self) -> Option<Hold> {
-        let h = self.held.pop()?;
-        if h.mode == Mode::Write {
-            self.objs = self.objs.wrapping_sub(obj_mix(h.obj));
-        }
-        Some(h)
-    }
-
+    /// Recomputes every hold's chain key and object sum (after a token change or a
+    /// reconciliation with the engine's stack).
     fn rekey(&mut self) {
-        let mut prev = self.token.unwrap_or(0);
+        let (mut prev, mut objs) = (self.token.unwrap_or(0), 0);
         for h in &mut self.held {
             h.key = mix(prev, h.ident);
+            objs = objs_with(objs, h.obj, h.mode);
+            h.objs = objs;
             prev = h.key;
         }
     }
@@ -207,90 +299,65 @@ pub(crate) fn try_acquire(
     subclass: Option<u8>,
     site: &'static Location<'static>,
 ) -> bool {
-    if RECORDING.load(Ordering::Relaxed) {
-        return false;
-    }
-    let foreign = FOREIGN.load(Ordering::Relaxed);
-    LOCAL
-        .try_with(|l| {
-            let Ok(mut l) = l.try_borrow_mut() else {
-                return false;
-            };
-            let Some(base) = l.token else {
-                return false;
-            };
-            if l.must_sync || l.foreign != foreign {
-                return false;
-            }
-            let ident = ident(class_key, mode, subclass, false, true);
-            let key = mix(l.held.last().map_or(base, |h| h.key), ident);
-            if !l.cached(key) && !l.cached(Local::gated_key(key, l.objs)) {
-                return false;
-            }
-            l.push(Hold {
-                obj,
-                ident,
-                key,
-                pending: true,
-                mode,
-                subclass,
-                site,
-            });
-            l.pending += 1;
-            true
-        })
-        .unwrap_or(false)
+    let gate = GATE.load(Ordering::Relaxed);
+    fast_op(|l| {
+        // GATE_NONE when there is no token. A full `held` goes the slow way: a fast op
+        // must not allocate.
+        if l.gate != gate || l.held.len() == l.held.capacity() {
+            return false;
+        }
+        let (prev, below) = l
+            .held
+            .last()
+            .map_or((l.token.unwrap_or(0), 0), |h| (h.key, h.objs));
+        let ident = ident(class_key, mode, subclass, false, true);
+        let key = mix(prev, ident);
+        if !l.cached(key, below) {
+            return false;
+        }
+        l.held.push(Hold {
+            obj,
+            ident,
+            key,
+            objs: objs_with(below, obj, mode),
+            mode,
+            subclass,
+            site,
+        });
+        true
+    })
+    .unwrap_or(false)
 }
 
 /// Releases the innermost hold when it is `obj` and the engine never saw it.
 #[inline]
 pub(crate) fn try_release(obj: ObjId) -> bool {
-    LOCAL
-        .try_with(|l| {
-            let Ok(mut l) = l.try_borrow_mut() else {
-                return false;
-            };
-            match l.held.last() {
-                Some(h) if h.obj == obj && h.pending => {
-                    l.pop();
-                    l.pending -= 1;
-                    true
-                }
-                _ => false,
-            }
-        })
-        .unwrap_or(false)
+    fast_op(|l| match l.held.last() {
+        Some(h) if h.obj == obj && l.held.len() > l.synced => {
+            l.held.pop();
+            true
+        }
+        _ => false,
+    })
+    .unwrap_or(false)
 }
 
 /// The pending acquires, outermost first, now marked as handed over (the caller applies
 /// them before its own op).
 pub(crate) fn take_pending() -> Vec<Pending> {
-    LOCAL
-        .try_with(|l| {
-            let Ok(mut l) = l.try_borrow_mut() else {
-                return Vec::new();
-            };
-            take_from(&mut l)
-        })
-        .unwrap_or_default()
+    slow_op(take_from).unwrap_or_default()
 }
 
 fn take_from(l: &mut Local) -> Vec<Pending> {
-    if l.pending == 0 {
-        return Vec::new();
-    }
-    l.pending = 0;
-    l.held
-        .iter_mut()
-        .filter(|h| h.pending)
-        .map(|h| {
-            h.pending = false;
-            Pending {
-                obj: h.obj,
-                mode: h.mode,
-                subclass: h.subclass,
-                site: h.site,
-            }
+    let from = l.synced.min(l.held.len());
+    l.synced = l.held.len();
+    l.held[from..]
+        .iter()
+        .map(|h| Pending {
+            obj: h.obj,
+            mode: h.mode,
+            subclass: h.subclass,
+            site: h.site,
         })
         .collect()
 }
@@ -299,11 +366,7 @@ fn take_from(l: &mut Local) -> Vec<Pending> {
 /// the engine's held stack, refreshes the token, and caches the chain of `hold` when the
 /// engine says it is a known one.
 pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, must_sync: bool) {
-    let _ = LOCAL.try_with(|l| {
-        let Ok(mut l) = l.try_borrow_mut() else {
-            return;
-        };
-        let l = &mut *l;
+    slow_op(|l| {
         let plain = l.token.is_some();
         if let Some(h) = hold {
             let ident = if h.nested {
@@ -312,11 +375,11 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, must_s
             } else {
                 ident(h.class_key, h.mode, h.subclass, h.try_, plain)
             };
-            l.push(Hold {
+            l.held.push(Hold {
                 obj: h.obj,
                 ident,
                 key: 0,
-                pending: false,
+                objs: 0,
                 mode: h.mode,
                 subclass: h.subclass,
                 site: h.site,
@@ -335,7 +398,7 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, must_s
                             obj,
                             ident: mix(l.unique, 0x756e_6b6e),
                             key: 0,
-                            pending: false,
+                            objs: 0,
                             mode: Mode::Write,
                             subclass: None,
                             site: Location::caller(),
@@ -344,40 +407,51 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, must_s
                 };
                 l.held.push(h);
             }
-            l.pending = 0;
-            l.objs = l
-                .held
-                .iter()
-                .filter(|h| h.mode == Mode::Write)
-                .fold(0, |acc, h| acc.wrapping_add(obj_mix(h.obj)));
         }
+        l.synced = l.held.len();
+        // Room for the fast path's pushes (it does not allocate).
+        l.held.reserve(8);
         let token = engine.fast_token(t);
         if token != l.token {
-            l.cache.iter_mut().for_each(|k| *k = 0);
+            l.cache.iter_mut().for_each(|e| *e = (0, 0));
             l.token = token;
         }
         l.rekey();
-        l.foreign = engine.foreign_rekeys();
-        l.must_sync = must_sync;
+        let gate = publish_foreign(engine.foreign_rekeys());
+        l.gate = if must_sync || l.token.is_none() || gate & (GATE_RECORDING | GATE_OFF) != 0 {
+            GATE_NONE
+        } else {
+            gate
+        };
         if let (Some(h), Some(_)) = (hold, l.token)
             && let Some(top) = l.held.last()
             && top.obj == h.obj
         {
             // The gate set is that of the holds below the new one.
-            let below = if top.mode == Mode::Write {
-                l.objs.wrapping_sub(obj_mix(top.obj))
-            } else {
-                l.objs
-            };
+            let below = l.held.len().checked_sub(2).map_or(0, |i| l.held[i].objs);
             let key = top.key;
             match engine.top_chain(t) {
-                KnownChain::GateFree => l.insert(key),
-                KnownChain::Gated => l.insert(Local::gated_key(key, below)),
+                KnownChain::GateFree => l.insert(key, 0),
+                KnownChain::Gated => l.insert(key, tag(below)),
                 KnownChain::No => {}
             }
         }
     });
-    FOREIGN.store(engine.foreign_rekeys(), Ordering::Relaxed);
+}
+
+/// Publishes the engine's foreign-rekey count in [`GATE`] (the caller holds the engine, so
+/// counts are published in order); returns the new word.
+fn publish_foreign(n: u64) -> u64 {
+    let low = GATE_RECORDING | GATE_OFF;
+    let mut g = GATE.load(Ordering::Relaxed);
+    while g >> 2 != n {
+        match GATE.compare_exchange_weak(g, g & low | n << 2, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => return g & low | n << 2,
+            Err(now) => g = now,
+        }
+    }
+    g
 }
 
 /// Slow ops so far: ops that took the validator's global lock. A lock taken on a chain the

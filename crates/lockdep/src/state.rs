@@ -52,10 +52,12 @@ pub fn with_policy<R>(p: Policy, f: impl FnOnce() -> R) -> R {
         Policy::Off => POLICY_OFF,
     };
     let old = THREAD_POLICY.with(|c| c.replace(code));
+    fast::force_sync();
     struct Restore(u8);
     impl Drop for Restore {
         fn drop(&mut self) {
             THREAD_POLICY.with(|c| c.set(self.0));
+            fast::force_sync();
         }
     }
     let _restore = Restore(old);
@@ -73,6 +75,7 @@ pub fn policy() -> Policy {
     if p == POLICY_UNSET {
         p = policy_from_env();
         POLICY.store(p, Ordering::Relaxed);
+        fast::set_gate_bit(fast::GATE_OFF, p == POLICY_OFF);
     }
     match p {
         POLICY_PANIC => Policy::Panic,
@@ -83,6 +86,7 @@ pub fn policy() -> Policy {
 
 /// Sets the policy for the whole process.
 pub fn set_policy(p: Policy) {
+    fast::set_gate_bit(fast::GATE_OFF, p == Policy::Off);
     POLICY.store(
         match p {
             Policy::Warn => POLICY_WARN,
@@ -218,7 +222,11 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
             }
         }),
     });
-    f(st)
+    let r = f(st);
+    // Recording starts with the validator (LOCKDEP_TRACE), in `record_to`, and stops on a
+    // write error: the fast path must see it at once.
+    fast::set_gate_bit(fast::GATE_RECORDING, st.recorder.is_some());
+    r
 }
 
 /// Installs a handler called with every report (after the policy's own action).
@@ -408,7 +416,6 @@ fn apply_with(
         if let Some(thread) = thread {
             fast::resync(thread, &st.engine, hold, must_sync);
         }
-        fast::RECORDING.store(st.recorder.is_some(), Ordering::Relaxed);
         (new, st.handler.clone())
     });
     // Outside the validator's lock: a handler may use lockdep primitives itself.
@@ -474,6 +481,11 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
 }
 
 /// The calling thread acquires `obj` (before blocking on it).
+///
+/// Inlined into the lock types so that the known-chain path costs no call; the rest is
+/// [`acquire_slow`]. The fast path hits only when the policy is not `Off` (a policy change
+/// turns it off until the next slow op).
+#[inline(always)]
 pub(crate) fn acquire(
     obj: ObjId,
     class_key: usize,
@@ -483,10 +495,23 @@ pub(crate) fn acquire(
     nest_lock: Option<ObjId>,
     site: &'static std::panic::Location<'static>,
 ) {
-    if policy() == Policy::Off {
+    if !try_ && nest_lock.is_none() && fast::try_acquire(obj, class_key, mode, subclass, site) {
         return;
     }
-    if !try_ && nest_lock.is_none() && fast::try_acquire(obj, class_key, mode, subclass, site) {
+    acquire_slow(obj, class_key, mode, try_, subclass, nest_lock, site);
+}
+
+#[inline(never)]
+fn acquire_slow(
+    obj: ObjId,
+    class_key: usize,
+    mode: Mode,
+    try_: bool,
+    subclass: Option<u8>,
+    nest_lock: Option<ObjId>,
+    site: &'static std::panic::Location<'static>,
+) {
+    if policy() == Policy::Off {
         return;
     }
     let t = current_thread();
@@ -515,9 +540,18 @@ pub(crate) fn acquire(
     );
 }
 
-/// The calling thread releases `obj`.
+/// The calling thread releases `obj`. A hold the engine never saw is released on the thread
+/// alone, whatever the policy is now.
+#[inline(always)]
 pub(crate) fn release(obj: ObjId) {
-    if policy() == Policy::Off || fast::try_release(obj) {
+    if !fast::try_release(obj) {
+        release_slow(obj);
+    }
+}
+
+#[inline(never)]
+fn release_slow(obj: ObjId) {
+    if policy() == Policy::Off {
         return;
     }
     let t = current_thread();
