@@ -1,17 +1,17 @@
 //! Lock classes: by creation site by default, or named.
 
-use std::collections::HashMap;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use lockdep_core::{ObjId, ObjKind};
-use parking_lot::Mutex as PlMutex;
-
-use crate::state;
+#[cfg(lockdep_enabled)]
+pub(crate) use meta::Meta;
 
 /// A named lock class: every lock created with it is one class in the validator.
 ///
-/// Declare it with [`class!`](crate::class!) and pass it to `with_class`.
+/// The class is this value itself (its address): declare a `static` one with
+/// [`class!`](crate::class!) and pass it to `with_class`, or make one at run time with
+/// [`LockClass::leak`] (lockdep's `lockdep_register_key`), e.g. one class per table of a
+/// database. The validator names the class by [`name`](LockClass::name): give distinct
+/// classes distinct names, as reports and traces know them by it.
 #[derive(Debug)]
 pub struct LockClass {
     name: &'static str,
@@ -28,12 +28,20 @@ impl LockClass {
         }
     }
 
+    /// A new class made at run time, leaked (it lives as long as the process, like
+    /// lockdep's registered keys): every call is a distinct class.
+    #[track_caller]
+    pub fn leak(name: impl Into<String>) -> &'static LockClass {
+        let name: &'static str = Box::leak(name.into().into_boxed_str());
+        Box::leak(Box::new(LockClass::new(name)))
+    }
+
     /// The class name.
     pub fn name(&self) -> &'static str {
         self.name
     }
 
-    /// Where the class was defined (its key).
+    /// Where the class was defined.
     pub fn site(&self) -> &'static Location<'static> {
         self.site
     }
@@ -49,73 +57,72 @@ macro_rules! class {
     }};
 }
 
-/// Named classes by the address of their definition site (a lock stores only that pointer, to
-/// stay within 16 bytes of the lock it wraps).
-static NAMED: PlMutex<Option<HashMap<usize, &'static str>>> = PlMutex::new(None);
+/// Object ids of the locks (compiled in only with validation).
+#[cfg(lockdep_enabled)]
+mod meta {
+    use std::sync::atomic::{AtomicU32, Ordering};
 
-pub(crate) fn register(class: &'static LockClass) {
-    NAMED
-        .lock()
-        .get_or_insert_with(HashMap::new)
-        .insert(class.site as *const Location<'static> as usize, class.name);
-}
+    use lockdep_core::{ObjId, ObjKind};
 
-fn class_name(site: &'static Location<'static>) -> String {
-    if let Some(map) = NAMED.lock().as_ref()
-        && let Some(name) = map.get(&(site as *const Location<'static> as usize))
-    {
-        return (*name).to_owned();
-    }
-    format!("{}:{}:{}", site.file(), site.line(), site.column())
-}
+    use crate::hooks::{ClassRef, Site};
+    use crate::state;
 
-/// A lock's object id in the validator, assigned on first use (`0` = none yet). The lock
-/// keeps its class key (a `&'static Location`) beside it, so both cost 12 bytes.
-#[derive(Debug)]
-pub(crate) struct Meta {
-    obj: AtomicU32,
-}
-
-impl Meta {
-    /// No object yet.
-    pub(crate) const fn new() -> Self {
-        Meta {
-            obj: AtomicU32::new(0),
+    /// The validator's name of a lock's class: the named class's name, else the creation site.
+    fn class_name(site: Site) -> String {
+        match site.get() {
+            ClassRef::Named(c) => c.name.to_owned(),
+            ClassRef::Location(l) => format!("{}:{}:{}", l.file(), l.line(), l.column()),
         }
     }
 
-    /// The object id, declaring the object (class from `site`) on first use.
-    #[inline]
-    pub(crate) fn obj(&self, site: &'static Location<'static>, kind: ObjKind) -> ObjId {
-        let v = self.obj.load(Ordering::Acquire);
-        if v != 0 {
-            return ObjId(v - 1);
-        }
-        self.declare(site, kind)
+    /// A lock's object id in the validator, assigned on first use (`0` = none yet). The lock
+    /// keeps its class key (a `&'static Location`) beside it, so both cost 12 bytes.
+    #[derive(Debug)]
+    pub(crate) struct Meta {
+        obj: AtomicU32,
     }
 
-    #[cold]
-    fn declare(&self, site: &'static Location<'static>, kind: ObjKind) -> ObjId {
-        let id = state::new_object(kind, &class_name(site), 0);
-        match self
-            .obj
-            .compare_exchange(0, id.0 + 1, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => id,
-            Err(other) => {
-                // Another thread declared it first: give ours back.
-                state::drop_object(id);
-                ObjId(other - 1)
+    impl Meta {
+        /// No object yet.
+        pub(crate) const fn new() -> Self {
+            Meta {
+                obj: AtomicU32::new(0),
+            }
+        }
+
+        /// The object id, declaring the object (class from `site`) on first use.
+        #[inline]
+        pub(crate) fn obj(&self, site: Site, kind: ObjKind) -> ObjId {
+            let v = self.obj.load(Ordering::Acquire);
+            if v != 0 {
+                return ObjId(v - 1);
+            }
+            self.declare(site, kind)
+        }
+
+        #[cold]
+        fn declare(&self, site: Site, kind: ObjKind) -> ObjId {
+            let id = state::new_object(kind, &class_name(site), 0);
+            match self
+                .obj
+                .compare_exchange(0, id.0 + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => id,
+                Err(other) => {
+                    // Another thread declared it first: give ours back.
+                    state::drop_object(id);
+                    ObjId(other - 1)
+                }
             }
         }
     }
-}
 
-impl Drop for Meta {
-    fn drop(&mut self) {
-        let v = *self.obj.get_mut();
-        if v != 0 {
-            state::drop_object(ObjId(v - 1));
+    impl Drop for Meta {
+        fn drop(&mut self) {
+            let v = *self.obj.get_mut();
+            if v != 0 {
+                state::drop_object(ObjId(v - 1));
+            }
         }
     }
 }

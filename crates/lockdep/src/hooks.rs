@@ -10,25 +10,62 @@ mod imp {
 
     use lockdep_core::{Mode, ObjId, ObjKind, Op};
 
+    use crate::class::LockClass;
     pub(crate) use crate::class::Meta;
-    use crate::class::{LockClass, register};
     use crate::state;
 
     /// An object id in the validator.
     pub(crate) type Obj = ObjId;
 
-    /// A lock's class key: its creation site, or a named class's definition site.
+    /// A lock's class key: its creation site (`&'static Location`) or a named class (`&'static
+    /// LockClass`, static or leaked), in one word so that a lock stays within 16 bytes of the
+    /// lock it wraps. The address is the key; bit 0 tells which it is (both types are at
+    /// least 2-aligned, checked below).
     #[derive(Clone, Copy, Debug)]
-    pub(crate) struct Site(pub(crate) &'static Location<'static>);
+    pub(crate) struct Site(*const u8);
+
+    // SAFETY: a `Site` points to immutable `'static` data (a `Location` or a `LockClass`),
+    // which any thread may read.
+    unsafe impl Send for Site {}
+    // SAFETY: as above.
+    unsafe impl Sync for Site {}
+
+    const _: () = assert!(
+        align_of::<Location<'static>>() >= 2 && align_of::<LockClass>() >= 2,
+        "Site's tag bit needs both pointees 2-aligned"
+    );
+
+    /// What a [`Site`] names.
+    pub(crate) enum ClassRef {
+        Location(&'static Location<'static>),
+        Named(&'static LockClass),
+    }
 
     impl Site {
         #[track_caller]
         pub(crate) const fn caller() -> Site {
-            Site(Location::caller())
+            Site(std::ptr::from_ref(Location::caller()).cast())
         }
-        pub(crate) fn named(class: &'static LockClass) -> Site {
-            register(class);
-            Site(class.site())
+        pub(crate) const fn named(class: &'static LockClass) -> Site {
+            Site(std::ptr::from_ref(class).cast::<u8>().wrapping_add(1))
+        }
+
+        /// The class key (the fast path's chain keys are made of it).
+        #[inline(always)]
+        pub(crate) fn key(self) -> usize {
+            self.0.addr()
+        }
+
+        pub(crate) fn get(self) -> ClassRef {
+            if self.0.addr() & 1 == 0 {
+                // SAFETY: an untagged `Site` is made only by `caller`, from a
+                // `&'static Location`.
+                ClassRef::Location(unsafe { &*self.0.cast::<Location<'static>>() })
+            } else {
+                // SAFETY: a tagged `Site` is made only by `named`, from a `&'static LockClass`
+                // plus one byte (it is at least 2-aligned, so bit 0 was clear).
+                ClassRef::Named(unsafe { &*self.0.wrapping_sub(1).cast::<LockClass>() })
+            }
         }
     }
 
@@ -36,7 +73,7 @@ mod imp {
         /// The object id, declaring the object on first use.
         #[inline]
         pub(crate) fn get(&self, site: Site, kind: ObjKind) -> Obj {
-            self.obj(site.0, kind)
+            self.obj(site, kind)
         }
     }
 
@@ -51,8 +88,7 @@ mod imp {
         nest: Option<Obj>,
         site: &'static Location<'static>,
     ) {
-        let class_key = std::ptr::from_ref(class.0) as usize;
-        state::acquire(obj, class_key, mode, try_, subclass, nest, site);
+        state::acquire(obj, class.key(), mode, try_, subclass, nest, site);
     }
 
     #[inline]
@@ -215,7 +251,7 @@ mod imp {
             Site
         }
         #[inline(always)]
-        pub(crate) fn named(_: &'static LockClass) -> Site {
+        pub(crate) const fn named(_: &'static LockClass) -> Site {
             Site
         }
     }

@@ -33,7 +33,7 @@ impl<T, R: RawMutex> Mutex<T, R> {
     }
 
     /// A new mutex of a named class (see [`class!`](crate::class!)).
-    pub fn with_class(val: T, class: &'static LockClass) -> Self {
+    pub const fn with_class(val: T, class: &'static LockClass) -> Self {
         Mutex {
             site: Site::named(class),
             meta: Meta::new(),
@@ -194,7 +194,7 @@ impl<T, R: RawRwLock> RwLock<T, R> {
     }
 
     /// A new lock of a named class.
-    pub fn with_class(val: T, class: &'static LockClass) -> Self {
+    pub const fn with_class(val: T, class: &'static LockClass) -> Self {
         RwLock {
             site: Site::named(class),
             meta: Meta::new(),

@@ -74,7 +74,7 @@ impl RawLock {
     }
 
     /// A lock of a named class.
-    pub fn with_class(class: &'static LockClass) -> Self {
+    pub const fn with_class(class: &'static LockClass) -> Self {
         RawLock {
             site: Site::named(class),
             meta: Meta::new(),

@@ -58,6 +58,38 @@ fn same_order_everywhere_is_silent() {
     assert!(reports.is_empty(), "{reports:?}");
 }
 
+/// A lock of a named class can be a `static` (`with_class` is a `const fn`).
+static STATIC_NAMED: Mutex<u32> = Mutex::with_class(0, lockdep::class!("it.static.named"));
+
+#[test]
+fn classes_made_at_run_time_are_distinct_and_named() {
+    if !lockdep::ENABLED {
+        return; // validation is compiled away in this build
+    }
+    // One creation site, but each lock gets its own class made at run time: nesting two is
+    // an ordinary dependency (not recursion), and the inverse order is a cycle.
+    let make = |i: u32| Mutex::with_class(i, lockdep::LockClass::leak(format!("it.dyn.{i}")));
+    let (x, y) = (make(0), make(1));
+    let ((), reports) = capture(|| {
+        let _gx = x.lock();
+        let _gy = y.lock();
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+    let ((), reports) = capture(|| {
+        let _gy = y.lock();
+        let _gx = x.lock();
+        // A static of a named class is an ordinary lock too.
+        *STATIC_NAMED.lock() += 1;
+    });
+    assert_eq!(
+        errors(&reports),
+        vec![(
+            Kind::Circular,
+            vec!["it.dyn.0".to_owned(), "it.dyn.1".to_owned()]
+        )]
+    );
+}
+
 fn two_of_one_class() -> (Mutex<u32>, Mutex<u32>) {
     // One creation site: one class, whatever the instance.
     let make = || Mutex::new(0);
