@@ -591,6 +591,16 @@ impl Engine {
         std::mem::take(&mut self.reports)
     }
 
+    /// Events applied so far: the next event's sequence number (an [`EdgeReport`]'s `seq`).
+    pub fn events(&self) -> u64 {
+        self.seq
+    }
+
+    /// Dependency edges recorded so far (it grows when an event records a new dependency).
+    pub fn edge_count(&self) -> usize {
+        self.graph.edge_count()
+    }
+
     /// Counters.
     pub fn stats(&self) -> Stats {
         Stats {

@@ -53,6 +53,7 @@ pub mod mpsc;
 #[cfg(lockdep_enabled)]
 mod once;
 pub mod raw;
+mod stack;
 mod state;
 pub mod sync;
 pub mod thread;

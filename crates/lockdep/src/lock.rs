@@ -43,8 +43,7 @@ impl<T, R: RawMutex> Mutex<T, R> {
 
     /// Consumes the mutex and returns the data.
     pub fn into_inner(self) -> T {
-        let Mutex { meta, inner, .. } = self;
-        drop(meta);
+        let Mutex { inner, .. } = self; // the lock's id is freed as the rest drops
         inner.into_inner()
     }
 }
@@ -204,8 +203,7 @@ impl<T, R: RawRwLock> RwLock<T, R> {
 
     /// Consumes the lock and returns the data.
     pub fn into_inner(self) -> T {
-        let RwLock { meta, inner, .. } = self;
-        drop(meta);
+        let RwLock { inner, .. } = self; // the lock's id is freed as the rest drops
         inner.into_inner()
     }
 }

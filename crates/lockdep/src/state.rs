@@ -11,6 +11,14 @@ use lockdep_core::{
 use parking_lot::Mutex as PlMutex;
 
 use crate::fast;
+use crate::stack::{self, Stack};
+
+/// Backtraces kept for new dependencies (a few hundred bytes each); later ones go without,
+/// as lockdep's own stack-trace pool runs out.
+const MAX_STACKS: usize = 1 << 16;
+
+/// A report's backtraces still to symbolize: for an edge (its index) or the report itself.
+type ReportStacks = Vec<(Option<usize>, Stack)>;
 
 /// What happens when the validator finds a problem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +122,9 @@ struct State {
     /// Call sites already interned, by the address of their `Location` (formatting and
     /// hashing the site's text on every op was most of a hot lock's cost).
     sites: rustc_hash::FxHashMap<usize, SiteId>,
+    /// Backtraces of the ops that recorded new dependencies, by sequence number (an edge
+    /// report's `seq`), unsymbolized; at most [`MAX_STACKS`].
+    stacks: rustc_hash::FxHashMap<u64, Stack>,
 }
 
 fn open_recorder(path: &std::path::Path) -> std::io::Result<Recorder> {
@@ -211,6 +222,7 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
         live: Vec::new(),
         thread_classes: Vec::new(),
         sites: rustc_hash::FxHashMap::default(),
+        stacks: rustc_hash::FxHashMap::default(),
         recorder: std::env::var_os("LOCKDEP_TRACE").and_then(|p| match open_recorder(p.as_ref()) {
             Ok(w) => Some(w),
             Err(e) => {
@@ -394,12 +406,35 @@ fn apply_with(
             Op::Acquire { thread, lock, .. } => Some(Op::Release { thread, lock }),
             _ => None,
         };
+        let (seq, edges) = (st.engine.events(), st.engine.edge_count());
         st.apply(&Event {
             op,
             site,
             stack: lockdep_core::StackId::NONE,
         });
-        let new: Vec<Report> = st.engine.reports()[before..].to_vec();
+        let backtraces = stack::enabled();
+        if backtraces && st.engine.edge_count() > edges && st.stacks.len() < MAX_STACKS {
+            // A new dependency: where it was recorded (symbolized only if ever printed).
+            st.stacks.insert(seq, Stack::capture());
+        }
+        let new: Vec<(Report, ReportStacks)> = st.engine.reports()[before..]
+            .iter()
+            .map(|r| {
+                let mut stacks = Vec::new();
+                if backtraces {
+                    for (i, e) in r.edges.iter().enumerate() {
+                        if let Some(s) = st.stacks.get(&e.seq).filter(|_| e.stack.is_empty()) {
+                            stacks.push((Some(i), s.clone()));
+                        }
+                    }
+                    if r.stack.is_empty() {
+                        let s = st.stacks.get(&seq).cloned();
+                        stacks.push((None, s.unwrap_or_else(Stack::capture)));
+                    }
+                }
+                (r.clone(), stacks)
+            })
+            .collect();
         // Under the panic policy this acquire will not happen (the thread panics before it
         // blocks): take the hold back, or the thread's exit would report it as held.
         let captured = CAPTURE
@@ -418,13 +453,33 @@ fn apply_with(
         }
         (new, st.handler.clone())
     });
-    // Outside the validator's lock: a handler may use lockdep primitives itself.
-    for r in reports {
-        dispatch(&r, handler.as_deref());
+    // Outside the validator's lock: a handler may use lockdep primitives itself, and
+    // symbolizing a backtrace can take a while.
+    for (r, stacks) in reports {
+        dispatch(r, stacks, handler.as_deref());
     }
 }
 
-fn dispatch(r: &Report, handler: Option<&(dyn Fn(&Report) + Send + Sync)>) {
+/// Delivers a report to the capture scope, the handler and the policy. Its backtraces are
+/// symbolized only if it goes to the handler or is printed (not for a capture scope alone).
+fn dispatch(
+    mut r: Report,
+    stacks: ReportStacks,
+    handler: Option<&(dyn Fn(&Report) + Send + Sync)>,
+) {
+    let scoped = CAPTURE
+        .try_with(|c| !c.borrow().is_empty())
+        .unwrap_or(false);
+    if handler.is_some() || (!scoped && policy() != Policy::Off) {
+        for (edge, s) in stacks {
+            let frames = s.symbolize();
+            match edge {
+                Some(i) => r.edges[i].stack = frames,
+                None => r.stack = frames,
+            }
+        }
+    }
+    let r = &r;
     // `try_with`: reports raised while the thread's locals are torn down (at its exit) go
     // to the handler and the policy.
     let captured = CAPTURE

@@ -69,8 +69,7 @@ impl<T> Mutex<T> {
 
     /// Consumes the mutex and returns the data.
     pub fn into_inner(self) -> LockResult<T> {
-        let Mutex { meta, inner, .. } = self;
-        drop(meta);
+        let Mutex { inner, .. } = self; // the lock's id is freed as the rest drops
         inner.into_inner()
     }
 }
@@ -224,8 +223,7 @@ impl<T> RwLock<T> {
 
     /// Consumes the lock and returns the data.
     pub fn into_inner(self) -> LockResult<T> {
-        let RwLock { meta, inner, .. } = self;
-        drop(meta);
+        let RwLock { inner, .. } = self; // the lock's id is freed as the rest drops
         inner.into_inner()
     }
 }
