@@ -4,6 +4,7 @@
 //! `cargo bench -p lockdep --features always --bench locks`. BENCHMARKS.md has the figures.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -79,12 +80,71 @@ fn nested(c: &mut Criterion) {
     g.finish();
 }
 
+/// For information (the issue asks for no target): two threads, each running the 3-deep
+/// chain on locks of its own, `iters` times; the time is until both are done. The known-chain
+/// path writes only thread-local memory, so lockdep should scale as parking_lot does (this
+/// machine's second core gives little).
+fn two_threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("two_threads");
+    /// Each thread's locks on cache lines of their own (no false sharing between the sets).
+    #[repr(align(128))]
+    struct Padded<T>(T);
+    fn run<L: Sync>(
+        iters: u64,
+        locks: &[Padded<[L; 3]>; 2],
+        body: impl Fn(&[L; 3]) + Sync,
+    ) -> Duration {
+        let barrier = std::sync::Barrier::new(2);
+        let start = std::sync::OnceLock::new();
+        std::thread::scope(|s| {
+            for Padded(set) in locks {
+                let (barrier, start, body) = (&barrier, &start, &body);
+                s.spawn(move || {
+                    body(set); // warm: the chain is known before timing
+                    barrier.wait();
+                    start.get_or_init(Instant::now);
+                    for _ in 0..iters {
+                        body(set);
+                    }
+                });
+            }
+        });
+        start.get().unwrap().elapsed()
+    }
+    let pl = [(); 2].map(|()| Padded([(); 3].map(|()| parking_lot::Mutex::new(0u64))));
+    g.bench_function("parking_lot", |b| {
+        b.iter_custom(|iters| {
+            run(iters, &pl, |m| {
+                let (x, y, z) = (m[0].lock(), m[1].lock(), m[2].lock());
+                black_box((&x, &y, &z));
+            })
+        })
+    });
+    // One class per position (three creation sites), shared by both threads' sets.
+    let ld = [(); 2].map(|()| {
+        Padded([
+            lockdep::Mutex::new(0u64),
+            lockdep::Mutex::new(0u64),
+            lockdep::Mutex::new(0u64),
+        ])
+    });
+    g.bench_function("lockdep", |b| {
+        b.iter_custom(|iters| {
+            run(iters, &ld, |m| {
+                let (x, y, z) = (m[0].lock(), m[1].lock(), m[2].lock());
+                black_box((&x, &y, &z));
+            })
+        })
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
-        .warm_up_time(std::time::Duration::from_millis(300))
-        .measurement_time(std::time::Duration::from_secs(1))
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
         .sample_size(30)
 }
 
-criterion_group! { name = benches; config = config(); targets = single, nested }
+criterion_group! { name = benches; config = config(); targets = single, nested, two_threads }
 criterion_main!(benches);
