@@ -97,12 +97,21 @@ mod meta {
             if v != 0 {
                 return ObjId(v - 1);
             }
-            self.declare(site, kind)
+            self.declare(site, kind, None)
+        }
+
+        /// [`obj`](Meta::obj) for a bounded object (a work queue's `max_active`).
+        pub(crate) fn obj_bounded(&self, site: Site, kind: ObjKind, capacity: u32) -> ObjId {
+            let v = self.obj.load(Ordering::Acquire);
+            if v != 0 {
+                return ObjId(v - 1);
+            }
+            self.declare(site, kind, Some(capacity))
         }
 
         #[cold]
-        fn declare(&self, site: Site, kind: ObjKind) -> ObjId {
-            let id = state::new_object(kind, &class_name(site), 0);
+        fn declare(&self, site: Site, kind: ObjKind, capacity: Option<u32>) -> ObjId {
+            let id = state::new_object(kind, &class_name(site), 0, capacity);
             match self
                 .obj
                 .compare_exchange(0, id.0 + 1, Ordering::AcqRel, Ordering::Acquire)

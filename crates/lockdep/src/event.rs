@@ -33,7 +33,17 @@ impl Completion {
         }
     }
 
-    fn obj(&self) -> hooks::Obj {
+    /// A new completion of a named class (see [`class!`](crate::class!)).
+    pub const fn with_class(class: &'static crate::LockClass) -> Completion {
+        Completion {
+            site: Site::named(class),
+            meta: Meta::new(),
+            done: PlMutex::new(0),
+            cv: PlCondvar::new(),
+        }
+    }
+
+    pub(crate) fn obj(&self) -> hooks::Obj {
         self.meta.get(self.site, ObjKind::Completion)
     }
 
@@ -125,7 +135,17 @@ impl WaitGroup {
         }
     }
 
-    fn obj(&self) -> hooks::Obj {
+    /// A new counter of a named class (see [`class!`](crate::class!)).
+    pub const fn with_class(class: &'static crate::LockClass) -> WaitGroup {
+        WaitGroup {
+            site: Site::named(class),
+            meta: Meta::new(),
+            count: PlMutex::new(0),
+            cv: PlCondvar::new(),
+        }
+    }
+
+    pub(crate) fn obj(&self) -> hooks::Obj {
         self.meta.get(self.site, ObjKind::Counter)
     }
 

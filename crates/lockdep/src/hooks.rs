@@ -8,7 +8,7 @@
 mod imp {
     use std::panic::Location;
 
-    use lockdep_core::{Mode, ObjId, ObjKind, Op};
+    use lockdep_core::{FlushKind, Mode, ObjId, ObjKind, Op, Produce};
 
     use crate::class::LockClass;
     pub(crate) use crate::class::Meta;
@@ -75,6 +75,67 @@ mod imp {
         pub(crate) fn get(&self, site: Site, kind: ObjKind) -> Obj {
             self.obj(site, kind)
         }
+
+        /// [`get`](Meta::get) for a bounded object (`max_active` of a work queue).
+        pub(crate) fn get_bounded(&self, site: Site, kind: ObjKind, capacity: u32) -> Obj {
+            self.obj_bounded(site, kind, capacity)
+        }
+    }
+
+    /// What a deferred item will produce when it runs.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) enum Produced {
+        Signal(Obj),
+        Dec(Obj),
+    }
+
+    pub(crate) fn defer(item: Obj, produces: &[Produced], site: &'static Location<'static>) {
+        let produces: Box<[Produce]> = produces
+            .iter()
+            .map(|p| match *p {
+                Produced::Signal(e) => Produce::Signal(e),
+                Produced::Dec(c) => Produce::Dec(c),
+            })
+            .collect();
+        op(
+            |thread| Op::Defer {
+                thread,
+                item,
+                produces,
+            },
+            site,
+        );
+    }
+
+    pub(crate) fn flush_point(kind: FlushKind, site: &'static Location<'static>) {
+        op(|thread| Op::FlushPoint { thread, kind }, site);
+    }
+
+    pub(crate) fn queue(work: Obj, queue: Obj, site: &'static Location<'static>) {
+        op(
+            |thread| Op::Queue {
+                thread,
+                work,
+                queue,
+            },
+            site,
+        );
+    }
+
+    pub(crate) fn run_begin(work: Obj, site: &'static Location<'static>) {
+        op(|thread| Op::RunBegin { thread, work }, site);
+    }
+
+    pub(crate) fn run_end(work: Obj, site: &'static Location<'static>) {
+        op(|thread| Op::RunEnd { thread, work }, site);
+    }
+
+    pub(crate) fn flush(work: Obj, site: &'static Location<'static>) {
+        op(|thread| Op::Flush { thread, work }, site);
+    }
+
+    pub(crate) fn flush_queue(queue: Obj, site: &'static Location<'static>) {
+        op(|thread| Op::FlushQueue { thread, queue }, site);
     }
 
     /// `class`: the lock's class key (what the fast path's chain keys are made of).
@@ -233,7 +294,7 @@ mod imp {
 mod imp {
     use std::panic::Location;
 
-    use lockdep_core::{Mode, ObjKind};
+    use lockdep_core::{FlushKind, Mode, ObjKind};
 
     use crate::class::LockClass;
 
@@ -269,7 +330,39 @@ mod imp {
         pub(crate) fn get(&self, _: Site, _: ObjKind) -> Obj {
             Obj
         }
+        #[inline(always)]
+        pub(crate) fn get_bounded(&self, _: Site, _: ObjKind, _: u32) -> Obj {
+            Obj
+        }
     }
+
+    /// Nothing: validation is compiled away.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) enum Produced {
+        Signal(Obj),
+        Dec(Obj),
+    }
+
+    #[inline(always)]
+    pub(crate) fn defer(_: Obj, _: &[Produced], _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn flush_point(_: FlushKind, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn queue(_: Obj, _: Obj, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn run_begin(_: Obj, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn run_end(_: Obj, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn flush(_: Obj, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn flush_queue(_: Obj, _: &'static Location<'static>) {}
 
     #[inline(always)]
     pub(crate) fn acquire(

@@ -45,6 +45,8 @@
 #![cfg_attr(not(lockdep_enabled), allow(dead_code, unused_imports))]
 
 mod class;
+pub mod context;
+pub mod deferred;
 mod event;
 mod fast;
 mod hooks;
@@ -57,6 +59,7 @@ mod stack;
 mod state;
 pub mod sync;
 pub mod thread;
+pub mod workqueue;
 
 pub use class::LockClass;
 pub use event::{Completion, WaitGroup};

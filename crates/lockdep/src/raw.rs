@@ -85,45 +85,96 @@ impl RawLock {
     /// policy, panics instead of letting a would-be deadlock hang).
     #[track_caller]
     pub fn acquire(&self, mode: LockMode) {
-        let obj = self.meta.get(self.site, ObjKind::Mutex);
-        hooks::acquire(
-            obj,
-            self.site,
-            mode.mode(),
-            false,
-            None,
-            None,
-            Location::caller(),
-        );
+        self.acquire_as(ObjKind::Mutex, mode, false, Location::caller());
     }
 
     /// Call after a successful try-acquire (no dependency into the lock is recorded).
     #[track_caller]
     pub fn acquired_try(&self, mode: LockMode) {
-        let obj = self.meta.get(self.site, ObjKind::Mutex);
-        hooks::acquire(
-            obj,
-            self.site,
-            mode.mode(),
-            true,
-            None,
-            None,
-            Location::caller(),
-        );
+        self.acquire_as(ObjKind::Mutex, mode, true, Location::caller());
     }
 
     /// Call when the lock is released, on the thread that acquired it.
     pub fn release(&self) {
-        let obj = self.meta.get(self.site, ObjKind::Mutex);
-        hooks::release(obj);
+        self.release_as(ObjKind::Mutex);
     }
 
     /// Records the dependencies of acquiring the lock here without doing it (lockdep's
     /// `might_lock`), for paths that take it only sometimes.
     #[track_caller]
     pub fn might_acquire(&self, mode: LockMode) {
-        let obj = self.meta.get(self.site, ObjKind::Mutex);
-        hooks::might_acquire(obj, mode.mode(), Location::caller());
+        self.might_acquire_as(ObjKind::Mutex, mode, Location::caller());
+    }
+
+    fn acquire_as(
+        &self,
+        kind: ObjKind,
+        mode: LockMode,
+        try_: bool,
+        site: &'static Location<'static>,
+    ) {
+        let obj = self.meta.get(self.site, kind);
+        hooks::acquire(obj, self.site, mode.mode(), try_, None, None, site);
+    }
+
+    fn release_as(&self, kind: ObjKind) {
+        hooks::release(self.meta.get(self.site, kind));
+    }
+
+    fn might_acquire_as(&self, kind: ObjKind, mode: LockMode, site: &'static Location<'static>) {
+        let obj = self.meta.get(self.site, kind);
+        hooks::might_acquire(obj, mode.mode(), site);
+    }
+}
+
+/// [`RawLock`] for a spinning lock: holding it makes the thread atomic (blocking under it is
+/// `invalid_context`), and it may be taken in interrupt-like contexts (see
+/// [`context`](crate::context)), where lockdep's irq-safety rules apply to it.
+#[derive(Debug, Default)]
+pub struct RawSpinLock {
+    inner: RawLock,
+}
+
+impl RawSpinLock {
+    /// A spin lock whose class is the creation site.
+    #[track_caller]
+    pub const fn new() -> Self {
+        RawSpinLock {
+            inner: RawLock::new(),
+        }
+    }
+
+    /// A spin lock of a named class.
+    pub const fn with_class(class: &'static LockClass) -> Self {
+        RawSpinLock {
+            inner: RawLock::with_class(class),
+        }
+    }
+
+    /// Call before spinning: validates the acquisition.
+    #[track_caller]
+    pub fn acquire(&self, mode: LockMode) {
+        self.inner
+            .acquire_as(ObjKind::SpinLock, mode, false, Location::caller());
+    }
+
+    /// Call after a successful try-acquire.
+    #[track_caller]
+    pub fn acquired_try(&self, mode: LockMode) {
+        self.inner
+            .acquire_as(ObjKind::SpinLock, mode, true, Location::caller());
+    }
+
+    /// Call when the lock is released, on the thread that acquired it.
+    pub fn release(&self) {
+        self.inner.release_as(ObjKind::SpinLock);
+    }
+
+    /// Records the dependencies of acquiring the lock here without doing it.
+    #[track_caller]
+    pub fn might_acquire(&self, mode: LockMode) {
+        self.inner
+            .might_acquire_as(ObjKind::SpinLock, mode, Location::caller());
     }
 }
 

@@ -43,14 +43,15 @@ impl Stack {
         Stack(ips.into_boxed_slice())
     }
 
-    /// The frames as `function at file:line`, innermost first, without the validator's own
-    /// frames on top and the runtime's start-up frames at the bottom.
+    /// The frames as `function at file:line`, innermost first, from the caller of the
+    /// validator's entry point (its own frames, and the standard library's between them, are
+    /// dropped from the top) down to the runtime's start-up frames (dropped too).
     pub(crate) fn symbolize(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut frames: Vec<(String, String)> = Vec::new();
         for (i, &ip) in self.0.iter().enumerate() {
             // A return address points after the call: look up the call itself.
             let addr = if i == 0 { ip } else { ip.saturating_sub(1) };
-            let mut syms = Vec::new();
+            let before = frames.len();
             backtrace::resolve(addr as *mut std::ffi::c_void, |s| {
                 let name = s
                     .name()
@@ -59,23 +60,32 @@ impl Stack {
                     (Some(f), Some(l)) => format!(" at {}:{l}", f.display()),
                     _ => String::new(),
                 };
-                syms.push((name, at));
+                frames.push((name, at));
             });
-            if syms.is_empty() {
-                syms.push((format!("{addr:#x}"), String::new()));
-            }
-            for (name, at) in syms {
-                if is_start(&name) {
-                    return out;
-                }
-                if out.is_empty() && is_own(&name) {
-                    continue;
-                }
-                out.push(format!("{name}{at}"));
+            if frames.len() == before {
+                frames.push((format!("{addr:#x}"), String::new()));
             }
         }
-        out
+        let first_user = frames
+            .iter()
+            .position(|(name, _)| !is_own(name) && !is_std(name))
+            .unwrap_or(frames.len());
+        frames[first_user..]
+            .iter()
+            .take_while(|(name, _)| !is_start(name))
+            .map(|(name, at)| format!("{name}{at}"))
+            .collect()
     }
+}
+
+/// The standard library's frames (closures, iterators, `Option` helpers) that sit between
+/// the validator's own frames.
+fn is_std(name: &str) -> bool {
+    [
+        "core::", "alloc::", "std::", "<core::", "<alloc::", "<std::",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
 }
 
 /// Frames of the validator (and of the capture itself), dropped from the top.

@@ -304,8 +304,9 @@ pub(crate) fn adopt_thread(id: ThreadId, name: &str, class: &str) {
 }
 
 /// Declares a new object and returns its id (ids of dropped objects are reused, so creating
-/// and dropping locks keeps memory flat).
-pub(crate) fn new_object(kind: ObjKind, class: &str, subclass: u8) -> ObjId {
+/// and dropping locks keeps memory flat). `capacity`: a channel's size or a work queue's
+/// `max_active` (`None`: unbounded).
+pub(crate) fn new_object(kind: ObjKind, class: &str, subclass: u8, capacity: Option<u32>) -> ObjId {
     with_state(|st| {
         let id = st.free_objs.pop().unwrap_or_else(|| {
             st.next_obj += 1;
@@ -314,6 +315,7 @@ pub(crate) fn new_object(kind: ObjKind, class: &str, subclass: u8) -> ObjId {
         let name: NameId = st.engine.intern(class);
         let mut decl = ObjDecl::new(kind, name);
         decl.subclass = subclass;
+        decl.capacity = capacity;
         if st.live.len() <= id as usize {
             st.live.resize(id as usize + 1, None);
         }
@@ -455,18 +457,30 @@ fn apply_with(
     });
     // Outside the validator's lock: a handler may use lockdep primitives itself, and
     // symbolizing a backtrace can take a while.
+    // Every report is delivered before the panic policy panics (an op can raise several).
+    let mut panic_msg: Option<String> = None;
     for (r, stacks) in reports {
-        dispatch(r, stacks, handler.as_deref());
+        if let Some(m) = dispatch(r, stacks, handler.as_deref()) {
+            match &mut panic_msg {
+                Some(all) => all.push_str(&m),
+                None => panic_msg = Some(m),
+            }
+        }
+    }
+    if let Some(m) = panic_msg {
+        panic!("{m}");
     }
 }
 
 /// Delivers a report to the capture scope, the handler and the policy. Its backtraces are
 /// symbolized only if it goes to the handler or is printed (not for a capture scope alone).
+/// Returns the panic message when the policy is to panic (the caller panics once all of the
+/// op's reports are delivered).
 fn dispatch(
     mut r: Report,
     stacks: ReportStacks,
     handler: Option<&(dyn Fn(&Report) + Send + Sync)>,
-) {
+) -> Option<String> {
     let scoped = CAPTURE
         .try_with(|c| !c.borrow().is_empty())
         .unwrap_or(false);
@@ -498,16 +512,22 @@ fn dispatch(
         h(r);
     }
     if captured {
-        return;
+        return None;
     }
     match policy() {
-        Policy::Off => {}
-        Policy::Warn => eprintln!("{}", lockdep_core::render_text(r)),
-        Policy::Panic => {
-            if !std::thread::panicking() {
-                panic!("lockdep: {}\n{}", r.title, lockdep_core::render_text(r));
-            }
+        Policy::Off => None,
+        Policy::Warn => {
             eprintln!("{}", lockdep_core::render_text(r));
+            None
+        }
+        Policy::Panic if !std::thread::panicking() => Some(format!(
+            "lockdep: {}\n{}",
+            r.title,
+            lockdep_core::render_text(r)
+        )),
+        Policy::Panic => {
+            eprintln!("{}", lockdep_core::render_text(r));
+            None
         }
     }
 }
