@@ -422,6 +422,17 @@ pub struct Stats {
     pub chains: usize,
 }
 
+/// A thread and the locks it holds ([`Engine::threads_held`]).
+#[derive(Clone, Debug)]
+pub struct ThreadHeld {
+    /// The thread.
+    pub thread: ThreadId,
+    /// Its name.
+    pub name: String,
+    /// Its held locks, outermost first, with their objects.
+    pub held: Vec<(ObjId, HeldReport)>,
+}
+
 /// See [`Engine::top_chain`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KnownChain {
@@ -658,6 +669,38 @@ impl Engine {
             Some(c) if c.obj_hash == below => KnownChain::Gated,
             _ => KnownChain::No,
         }
+    }
+
+    /// The threads the engine knows, with their names and held locks (outermost first), for
+    /// a caller's own reports (the runtime's watchdog); exited threads hold nothing.
+    pub fn threads_held(&self) -> Vec<ThreadHeld> {
+        self.threads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, th)| {
+                let th = th.as_ref()?;
+                let held = th
+                    .held
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.obj,
+                            HeldReport {
+                                class: self.classes[h.class as usize].display.clone(),
+                                mode: h.mode.as_str(),
+                                try_: h.try_,
+                                site: self.site_opt(h.site),
+                            },
+                        )
+                    })
+                    .collect();
+                Some(ThreadHeld {
+                    thread: ThreadId(i as u32),
+                    name: th.name.clone(),
+                    held,
+                })
+            })
+            .collect()
     }
 
     /// The locks `t` holds, outermost first.

@@ -31,7 +31,7 @@ mod render;
 mod report;
 pub mod usage;
 
-pub use engine::{Engine, EngineError, KnownChain, Stats, mix};
+pub use engine::{Engine, EngineError, KnownChain, Stats, ThreadHeld, mix};
 pub use op::{
     Context, Event, FlushKind, Mode, NameId, ObjDecl, ObjId, ObjKind, Op, Produce, SiteId, StackId,
     ThreadId,

@@ -24,6 +24,7 @@ fn banner(kind: Kind, report: &Report) -> String {
         Kind::InconsistentState => "inconsistent lock state".into(),
         Kind::IrqInversion => "possible irq lock inversion dependency detected".into(),
         Kind::NestLockNotHeld => "Nested lock was not taken".into(),
+        Kind::Hang => "hung threads detected (watchdog)".into(),
     }
 }
 

@@ -26,6 +26,8 @@ pub enum Kind {
     IrqInversion,
     /// An acquire named a `nest_lock` that the thread does not hold.
     NestLockNotHeld,
+    /// An actual hang seen by the runtime's watchdog (never raised by the engine).
+    Hang,
 }
 
 impl Kind {
@@ -42,11 +44,12 @@ impl Kind {
             Kind::InconsistentState => "inconsistent_state",
             Kind::IrqInversion => "irq_inversion",
             Kind::NestLockNotHeld => "nest_lock_not_held",
+            Kind::Hang => "hang",
         }
     }
 
     /// Every kind, for documentation and tests.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Circular,
         Kind::Recursive,
         Kind::SelfWait,
@@ -57,6 +60,7 @@ impl Kind {
         Kind::InconsistentState,
         Kind::IrqInversion,
         Kind::NestLockNotHeld,
+        Kind::Hang,
     ];
 
     /// Parses the trace format's name.

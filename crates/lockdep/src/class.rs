@@ -3,7 +3,7 @@
 use std::panic::Location;
 
 #[cfg(lockdep_enabled)]
-pub(crate) use meta::Meta;
+pub(crate) use meta::{Meta, class_name};
 
 /// A named lock class: every lock created with it is one class in the validator.
 ///
@@ -68,7 +68,7 @@ mod meta {
     use crate::state;
 
     /// The validator's name of a lock's class: the named class's name, else the creation site.
-    fn class_name(site: Site) -> String {
+    pub(crate) fn class_name(site: Site) -> String {
         match site.get() {
             ClassRef::Named(c) => c.name.to_owned(),
             ClassRef::Location(l) => format!("{}:{}:{}", l.file(), l.line(), l.column()),

@@ -54,6 +54,15 @@ impl Completion {
         let site = Location::caller();
         let mut done = self.done.lock();
         hooks::wait(self.obj(), *done == 0, false, site);
+        let _p = (*done == 0)
+            .then(|| {
+                hooks::park(
+                    || format!("completion {}", hooks::class_name(self.site)),
+                    None,
+                    site,
+                )
+            })
+            .flatten();
         while *done == 0 {
             self.cv.wait(&mut done);
         }
@@ -179,6 +188,15 @@ impl WaitGroup {
         let site = Location::caller();
         let mut c = self.count.lock();
         hooks::wait_zero(self.obj(), *c != 0, false, site);
+        let _p = (*c != 0)
+            .then(|| {
+                hooks::park(
+                    || format!("counter {} to reach zero", hooks::class_name(self.site)),
+                    None,
+                    site,
+                )
+            })
+            .flatten();
         while *c != 0 {
             self.cv.wait(&mut c);
         }

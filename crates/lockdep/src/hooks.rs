@@ -89,6 +89,51 @@ mod imp {
         Dec(Obj),
     }
 
+    /// Whether blocking points must register (the watchdog is on).
+    #[inline(always)]
+    pub(crate) fn watching() -> bool {
+        crate::watchdog::on()
+    }
+
+    /// Registers the thread as parked on `what` until the guard drops (watchdog on only).
+    pub(crate) fn park(
+        what: impl FnOnce() -> String,
+        obj: Option<Obj>,
+        site: &'static Location<'static>,
+    ) -> Option<crate::watchdog::ParkGuard> {
+        crate::watchdog::on().then(|| crate::watchdog::park(what(), obj, site))
+    }
+
+    /// Takes a lock with `block` unless `attempt` gets it at once; while the watchdog is on, a
+    /// thread that has to block is registered as parked on it (`class`, `mode`).
+    #[inline(always)]
+    pub(crate) fn blocking<G>(
+        attempt: impl FnOnce() -> Option<G>,
+        block: impl FnOnce() -> G,
+        class: Site,
+        mode: &'static str,
+        obj: Obj,
+        site: &'static Location<'static>,
+    ) -> G {
+        if !watching() {
+            return block();
+        }
+        if let Some(g) = attempt() {
+            return g;
+        }
+        let _p = park(
+            || format!("lock {} ({mode})", class_name(class)),
+            Some(obj),
+            site,
+        );
+        block()
+    }
+
+    /// The class name of a site (for the watchdog's text).
+    pub(crate) fn class_name(site: Site) -> String {
+        crate::class::class_name(site)
+    }
+
     pub(crate) fn defer(item: Obj, produces: &[Produced], site: &'static Location<'static>) {
         let produces: Box<[Produce]> = produces
             .iter()
@@ -341,6 +386,37 @@ mod imp {
     pub(crate) enum Produced {
         Signal(Obj),
         Dec(Obj),
+    }
+
+    #[inline(always)]
+    pub(crate) fn watching() -> bool {
+        false
+    }
+
+    #[inline(always)]
+    pub(crate) fn park(
+        _: impl FnOnce() -> String,
+        _: Option<Obj>,
+        _: &'static Location<'static>,
+    ) -> Option<()> {
+        None
+    }
+
+    #[inline(always)]
+    pub(crate) fn class_name(_: Site) -> String {
+        String::new()
+    }
+
+    #[inline(always)]
+    pub(crate) fn blocking<G>(
+        _: impl FnOnce() -> Option<G>,
+        block: impl FnOnce() -> G,
+        _: Site,
+        _: &'static str,
+        _: Obj,
+        _: &'static Location<'static>,
+    ) -> G {
+        block()
     }
 
     #[inline(always)]

@@ -59,6 +59,7 @@ mod stack;
 mod state;
 pub mod sync;
 pub mod thread;
+pub mod watchdog;
 pub mod workqueue;
 
 pub use class::LockClass;

@@ -58,22 +58,39 @@ impl<T: ?Sized, R: RawMutex> Mutex<T, R> {
     /// Locks, validating the acquisition first.
     #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T, R> {
-        let obj = self.acquire(None, false, Location::caller());
+        let site = Location::caller();
+        let obj = self.acquire(None, false, site);
         MutexGuard {
             obj,
-            inner: self.inner.lock(),
+            inner: self.lock_inner(obj, site),
             _not_send: PhantomData,
         }
+    }
+
+    fn lock_inner(
+        &self,
+        obj: Obj,
+        site: &'static Location<'static>,
+    ) -> lock_api::MutexGuard<'_, R, T> {
+        hooks::blocking(
+            || self.inner.try_lock(),
+            || self.inner.lock(),
+            self.site,
+            "write",
+            obj,
+            site,
+        )
     }
 
     /// Locks as subclass `subclass` of its class (lockdep's `mutex_lock_nested`), for nesting
     /// two instances of one class in a known order.
     #[track_caller]
     pub fn lock_nested(&self, subclass: u8) -> MutexGuard<'_, T, R> {
-        let obj = self.acquire(Some(subclass.min(7)), false, Location::caller());
+        let site = Location::caller();
+        let obj = self.acquire(Some(subclass.min(7)), false, site);
         MutexGuard {
             obj,
-            inner: self.inner.lock(),
+            inner: self.lock_inner(obj, site),
             _not_send: PhantomData,
         }
     }
@@ -97,7 +114,7 @@ impl<T: ?Sized, R: RawMutex> Mutex<T, R> {
         );
         MutexGuard {
             obj,
-            inner: self.inner.lock(),
+            inner: self.lock_inner(obj, Location::caller()),
             _not_send: PhantomData,
         }
     }
@@ -218,10 +235,18 @@ impl<T: ?Sized, R: RawRwLock> RwLock<T, R> {
     /// Shared lock (non-recursive: it queues behind waiting writers).
     #[track_caller]
     pub fn read(&self) -> RwLockReadGuard<'_, T, R> {
-        let obj = self.acquire(Mode::Read, false, Location::caller());
+        let site = Location::caller();
+        let obj = self.acquire(Mode::Read, false, site);
         RwLockReadGuard {
             obj,
-            inner: self.inner.read(),
+            inner: hooks::blocking(
+                || self.inner.try_read(),
+                || self.inner.read(),
+                self.site,
+                "read",
+                obj,
+                site,
+            ),
             _not_send: PhantomData,
         }
     }
@@ -229,10 +254,18 @@ impl<T: ?Sized, R: RawRwLock> RwLock<T, R> {
     /// Shared lock declared recursive (never queues behind writers while readers hold it).
     #[track_caller]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, T, R> {
-        let obj = self.acquire(Mode::ReadRecursive, false, Location::caller());
+        let site = Location::caller();
+        let obj = self.acquire(Mode::ReadRecursive, false, site);
         RwLockReadGuard {
             obj,
-            inner: self.inner.read(),
+            inner: hooks::blocking(
+                || self.inner.try_read(),
+                || self.inner.read(),
+                self.site,
+                "read",
+                obj,
+                site,
+            ),
             _not_send: PhantomData,
         }
     }
@@ -240,10 +273,18 @@ impl<T: ?Sized, R: RawRwLock> RwLock<T, R> {
     /// Exclusive lock.
     #[track_caller]
     pub fn write(&self) -> RwLockWriteGuard<'_, T, R> {
-        let obj = self.acquire(Mode::Write, false, Location::caller());
+        let site = Location::caller();
+        let obj = self.acquire(Mode::Write, false, site);
         RwLockWriteGuard {
             obj,
-            inner: self.inner.write(),
+            inner: hooks::blocking(
+                || self.inner.try_write(),
+                || self.inner.write(),
+                self.site,
+                "write",
+                obj,
+                site,
+            ),
             _not_send: PhantomData,
         }
     }

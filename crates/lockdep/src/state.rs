@@ -214,31 +214,54 @@ thread_local! {
 fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
     fast::SLOW_OPS.fetch_add(1, Ordering::Relaxed);
     let mut g = STATE.lock();
-    let st = g.get_or_insert_with(|| State {
-        engine: Engine::new(),
-        free_objs: Vec::new(),
-        next_obj: 0,
-        handler: None,
-        live: Vec::new(),
-        thread_classes: Vec::new(),
-        sites: rustc_hash::FxHashMap::default(),
-        stacks: rustc_hash::FxHashMap::default(),
-        recorder: std::env::var_os("LOCKDEP_TRACE").and_then(|p| match open_recorder(p.as_ref()) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                eprintln!(
-                    "lockdep: cannot record to LOCKDEP_TRACE={}: {e}",
-                    p.to_string_lossy()
-                );
-                None
-            }
-        }),
+    let st = g.get_or_insert_with(|| {
+        // The validator starts: so does the watchdog, if `LOCKDEP_WATCHDOG` asks for it.
+        crate::watchdog::start_from_env();
+        State {
+            engine: Engine::new(),
+            free_objs: Vec::new(),
+            next_obj: 0,
+            handler: None,
+            live: Vec::new(),
+            thread_classes: Vec::new(),
+            sites: rustc_hash::FxHashMap::default(),
+            stacks: rustc_hash::FxHashMap::default(),
+            recorder: std::env::var_os("LOCKDEP_TRACE").and_then(|p| {
+                match open_recorder(p.as_ref()) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        eprintln!(
+                            "lockdep: cannot record to LOCKDEP_TRACE={}: {e}",
+                            p.to_string_lossy()
+                        );
+                        None
+                    }
+                }
+            }),
+        }
     });
     let r = f(st);
     // Recording starts with the validator (LOCKDEP_TRACE), in `record_to`, and stops on a
     // write error: the fast path must see it at once.
     fast::set_gate_bit(fast::GATE_RECORDING, st.recorder.is_some());
     r
+}
+
+/// Delivers a report the runtime made itself (the watchdog's), from a thread that takes no
+/// part in the run: to the handler, and to stderr unless the policy is `Off`. Never a panic.
+pub(crate) fn deliver_external(r: Report) {
+    let handler = with_state(|st| st.handler.clone());
+    if let Some(h) = handler.as_deref() {
+        h(&r);
+    }
+    if POLICY.load(Ordering::Relaxed) != POLICY_OFF {
+        eprintln!("{}", lockdep_core::render_text(&r));
+    }
+}
+
+/// Every thread the validator knows, with its name and held locks.
+pub(crate) fn threads_held() -> Vec<lockdep_core::ThreadHeld> {
+    with_state(|st| st.engine.threads_held())
 }
 
 /// Installs a handler called with every report (after the policy's own action).

@@ -39,6 +39,16 @@ fn map_result<G, H>(r: LockResult<G>, wrap: impl FnOnce(G) -> H) -> LockResult<H
     }
 }
 
+/// A try-lock's result as a lock's, or `None` when it would block (for the watchdog's
+/// try-then-block).
+fn attempt<G>(r: TryLockResult<G>) -> Option<LockResult<G>> {
+    match r {
+        Ok(g) => Some(Ok(g)),
+        Err(TryLockError::Poisoned(p)) => Some(Err(p)),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
 fn map_try<G, H>(r: TryLockResult<G>, wrap: impl FnOnce(G) -> H) -> TryLockResult<H> {
     match r {
         Ok(g) => Ok(wrap(g)),
@@ -82,17 +92,18 @@ impl<T: ?Sized> Mutex<T> {
     /// Locks, validating the acquisition first (std's signature).
     #[track_caller]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        let site = Location::caller();
         let obj = self.obj();
-        hooks::acquire(
-            obj,
+        hooks::acquire(obj, self.site, Mode::Write, false, None, None, site);
+        let r = hooks::blocking(
+            || attempt(self.inner.try_lock()),
+            || self.inner.lock(),
             self.site,
-            Mode::Write,
-            false,
-            None,
-            None,
-            Location::caller(),
+            "write",
+            obj,
+            site,
         );
-        map_result(self.inner.lock(), |g| MutexGuard::new(obj, g))
+        map_result(r, |g| MutexGuard::new(obj, g))
     }
 
     /// Tries to lock without blocking (std's signature); a success is a trylock.
@@ -236,33 +247,35 @@ impl<T: ?Sized> RwLock<T> {
     /// Shared lock (std's signature).
     #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        let site = Location::caller();
         let obj = self.obj();
-        hooks::acquire(
-            obj,
+        hooks::acquire(obj, self.site, Mode::Read, false, None, None, site);
+        let r = hooks::blocking(
+            || attempt(self.inner.try_read()),
+            || self.inner.read(),
             self.site,
-            Mode::Read,
-            false,
-            None,
-            None,
-            Location::caller(),
+            "read",
+            obj,
+            site,
         );
-        map_result(self.inner.read(), |g| RwLockReadGuard { obj, inner: g })
+        map_result(r, |g| RwLockReadGuard { obj, inner: g })
     }
 
     /// Exclusive lock (std's signature).
     #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        let site = Location::caller();
         let obj = self.obj();
-        hooks::acquire(
-            obj,
+        hooks::acquire(obj, self.site, Mode::Write, false, None, None, site);
+        let r = hooks::blocking(
+            || attempt(self.inner.try_write()),
+            || self.inner.write(),
             self.site,
-            Mode::Write,
-            false,
-            None,
-            None,
-            Location::caller(),
+            "write",
+            obj,
+            site,
         );
-        map_result(self.inner.write(), |g| RwLockWriteGuard { obj, inner: g })
+        map_result(r, |g| RwLockWriteGuard { obj, inner: g })
     }
 
     /// Tries a shared lock without blocking.
@@ -416,7 +429,9 @@ impl Condvar {
     #[track_caller]
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
         let (obj, g) = guard.into_std();
-        self.annotate_wait(obj, false, Location::caller());
+        let site = Location::caller();
+        self.annotate_wait(obj, false, site);
+        let _p = hooks::park(|| "a condvar notification".to_owned(), None, site);
         map_result(self.inner.wait(g), |g| MutexGuard::new(obj, g))
     }
 

@@ -24,7 +24,9 @@ impl<T> JoinHandle<T> {
     /// thread's exit, whether or not it blocks.
     #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
-        announce_join(self.child, Location::caller());
+        let site = Location::caller();
+        announce_join(self.child, site);
+        let _p = park_join(self.inner.thread(), site);
         self.inner.join()
     }
 
@@ -268,7 +270,9 @@ impl<T> ScopedJoinHandle<'_, T> {
         UNJOINED
             .lock()
             .retain(|&(sc, t)| (sc, t) != (self.scope, self.child));
-        announce_join(self.child, Location::caller());
+        let site = Location::caller();
+        announce_join(self.child, site);
+        let _p = park_join(self.inner.thread(), site);
         self.inner.join()
     }
 
@@ -281,6 +285,17 @@ impl<T> ScopedJoinHandle<'_, T> {
     pub fn is_finished(&self) -> bool {
         self.inner.is_finished()
     }
+}
+
+/// While the watchdog is on, a join is a parked wait for the thread's exit.
+fn park_join(
+    t: &std::thread::Thread,
+    site: &'static Location<'static>,
+) -> Option<crate::watchdog::ParkGuard> {
+    crate::watchdog::on().then(|| {
+        let name = t.name().unwrap_or("an unnamed thread");
+        crate::watchdog::park(format!("thread {name} to exit"), None, site)
+    })
 }
 
 pub use std::thread::{Thread, ThreadId as StdThreadId, current, park, sleep, yield_now};

@@ -162,7 +162,13 @@ impl WorkQueue {
     /// them. (It also waits for items queued meanwhile by other threads.)
     #[track_caller]
     pub fn flush_all(&self) {
-        hooks::flush_queue(self.obj(), Location::caller());
+        let site = Location::caller();
+        hooks::flush_queue(self.obj(), site);
+        let _p = hooks::park(
+            || format!("work queue {} to drain", hooks::class_name(self.site)),
+            None,
+            site,
+        );
         let mut st = self.shared.state.lock();
         while st.in_flight != 0 {
             self.shared.idle_cv.wait(&mut st);
@@ -229,7 +235,13 @@ impl Work {
     /// it already ran: the next run may be slower).
     #[track_caller]
     pub fn flush(&self) {
-        hooks::flush(self.inner.obj(), Location::caller());
+        let site = Location::caller();
+        hooks::flush(self.inner.obj(), site);
+        let _p = hooks::park(
+            || format!("work item {}", hooks::class_name(self.inner.site)),
+            None,
+            site,
+        );
         let mut done = self.inner.done.lock();
         while !*done {
             self.inner.cv.wait(&mut done);
