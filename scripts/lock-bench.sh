@@ -4,6 +4,8 @@
 # noisy: ratios within one run are what to compare).
 #   locks:  uncontended lock+unlock on a known chain, and a 3-deep nested chain
 #   newdep: the first acquisition of a new dependency, under each backtrace setting
+#   events: event primitives' non-parking paths against their uninstrumented equivalents
+#           (issue #4), and parked round trips
 # usage: scripts/lock-bench.sh [N]      (default 9)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +22,13 @@ def run(bench, env, tag, out):
     root = "target/criterion"
     for group in os.listdir(root):
         gdir = os.path.join(root, group)
-        if group not in ("single", "nested3", "two_threads", "newdep"):
-            continue
-        if (bench == "newdep") != (group == "newdep"):
+        groups = {
+            "locks": ("single", "nested3", "two_threads"),
+            "newdep": ("newdep",),
+            "events": ("complete_then_wait", "notify_no_waiter", "send_recv_ready",
+                       "counter_inc_dec", "parked_round_trip"),
+        }[bench]
+        if group not in groups:
             continue
         for f in os.listdir(gdir):
             p = os.path.join(gdir, f, "new", "estimates.json")
@@ -37,15 +43,16 @@ settings = [
 out = {}
 for i in range(n):
     run("locks", {}, "", out)
+    run("events", {}, "", out)
     for env, tag in settings:
         run("newdep", env, tag, out)
     print(f"run {i + 1}/{n} done", file=sys.stderr)
-print(f"| group | benchmark | median of {n} medians | ratio to parking_lot: within each run, median (range) |")
+print(f"| group | benchmark | median of {n} medians | ratio to the baseline (parking_lot, else the uninstrumented one): within each run, median (range) |")
 print("|---|---|---|---|")
 for (group, name) in sorted(out):
     vals = out[(group, name)]
     v = statistics.median(vals)
-    base = out.get((group, "parking_lot"))
+    base = next((out[(group, b)] for b in ("parking_lot", "plain", "std") if (group, b) in out), None)
     ratio = ""
     if base:
         r = [a / b for a, b in zip(vals, base)]

@@ -78,17 +78,42 @@ fn print(out: &mut impl Write, r: &Replayer, from: usize, format: Format, quiet:
     status
 }
 
+/// The closing lines: counts (by kind too), then each report once as a one-line title with
+/// its signature and where the trace raised it.
 fn summary(r: &Replayer, what: &str, from: usize) -> String {
-    let reports = &r.engine.reports()[from..];
-    let errors = reports
+    let located: Vec<_> = r.located_reports().into_iter().skip(from).collect();
+    let errors = located
         .iter()
-        .filter(|x| x.severity == Severity::Error)
+        .filter(|l| l.report.severity == Severity::Error)
         .count();
-    let warnings = reports.len() - errors;
-    format!(
+    let warnings = located.len() - errors;
+    let mut by_kind: Vec<(&str, usize)> = Vec::new();
+    for l in &located {
+        let k = l.report.kind.as_str();
+        match by_kind.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, n)) => *n += 1,
+            None => by_kind.push((k, 1)),
+        }
+    }
+    let mut out = format!(
         "lockdep: {what}: {} events, {errors} error{}, {warnings} warning{}",
         r.events(),
         if errors == 1 { "" } else { "s" },
         if warnings == 1 { "" } else { "s" }
-    )
+    );
+    if !by_kind.is_empty() {
+        let kinds: Vec<String> = by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        out.push_str(&format!(" ({})", kinds.join(", ")));
+    }
+    for l in &located {
+        out.push_str(&format!(
+            "\n  {:<7} {}  [{}]  {}:{}",
+            l.report.severity.as_str(),
+            l.report.one_line(),
+            l.report.signature,
+            l.file,
+            l.line
+        ));
+    }
+    out
 }

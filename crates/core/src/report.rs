@@ -207,6 +207,58 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+impl Report {
+    /// A syzbot-style one-line title: what, and where ("possible deadlock in <function or
+    /// site>"). The place is the innermost frame of the report's stack when it has one (the
+    /// function, without its generic arguments and closure suffixes), else the reporting
+    /// site, else the thread.
+    pub fn one_line(&self) -> String {
+        let what = match self.kind {
+            Kind::Circular | Kind::Recursive => "possible deadlock",
+            Kind::SelfWait => "possible self-wait deadlock",
+            Kind::BadUnlock => "bad unlock balance",
+            Kind::HeldFreed => "held lock freed",
+            Kind::HeldAtExit => "lock held at exit",
+            Kind::InvalidContext => "invalid wait context",
+            Kind::InconsistentState => "inconsistent lock state",
+            Kind::IrqInversion => "possible irq lock inversion dependency",
+            Kind::NestLockNotHeld => "nest lock not held",
+            Kind::Hang => "hung task",
+        };
+        let place = self
+            .stack
+            .first()
+            .map(|f| function_of(f))
+            .filter(|f| !f.is_empty())
+            .or_else(|| self.site.clone())
+            .unwrap_or_else(|| self.thread.clone());
+        format!("{what} in {place}")
+    }
+}
+
+/// The function of a stack frame `path::to::function::{{closure}} at file:line`: its last
+/// path segment that is not a closure, without generic arguments (`take_lock`).
+fn function_of(frame: &str) -> String {
+    let name = frame.split(" at ").next().unwrap_or(frame);
+    // Drop generic arguments (`<...>`, nested) so that `::` splits the path itself.
+    let mut plain = String::new();
+    let mut depth = 0usize;
+    for ch in name.chars() {
+        match ch {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => plain.push(ch),
+            _ => {}
+        }
+    }
+    plain
+        .rsplit("::")
+        .find(|seg| !seg.is_empty() && !seg.starts_with("{{"))
+        .unwrap_or("")
+        .trim()
+        .to_owned()
+}
+
 /// Computes the stable signature of a problem: kind plus the *set* of classes.
 ///
 /// FNV-1a over the sorted class names, so it is the same on every platform and run.
@@ -227,4 +279,52 @@ pub fn signature(kind: Kind, classes: &[String]) -> String {
         eat(c.as_bytes());
     }
     format!("{}-{:016x}", kind.as_str(), h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(kind: Kind, stack: &[&str], site: Option<&str>) -> Report {
+        Report {
+            kind,
+            severity: Severity::Error,
+            classes: vec!["A".into()],
+            signature: signature(kind, &["A".into()]),
+            title: String::new(),
+            thread: "T".into(),
+            site: site.map(str::to_owned),
+            stack: stack.iter().map(|s| (*s).to_owned()).collect(),
+            seq: 0,
+            edges: Vec::new(),
+            held: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn one_line_titles_name_the_innermost_function_else_the_site_else_the_thread() {
+        let r = report(
+            Kind::Circular,
+            &[
+                "my_crate::bank::transfer::{{closure}} at src/bank.rs:12",
+                "main at x:1",
+            ],
+            Some("src/bank.rs:12:5"),
+        );
+        assert_eq!(r.one_line(), "possible deadlock in transfer");
+        let r = report(
+            Kind::InconsistentState,
+            &["<my_crate::Pool<T> as core::ops::Drop>::drop at src/pool.rs:3"],
+            None,
+        );
+        assert_eq!(r.one_line(), "inconsistent lock state in drop");
+        let r = report(Kind::SelfWait, &[], Some("fs/direct-io.c:310"));
+        assert_eq!(
+            r.one_line(),
+            "possible self-wait deadlock in fs/direct-io.c:310"
+        );
+        let r = report(Kind::HeldAtExit, &[], None);
+        assert_eq!(r.one_line(), "lock held at exit in T");
+    }
 }

@@ -38,6 +38,12 @@
 //! on two instances is held against all of them. [`Mutex::with_class`] and [`class!`] name a
 //! class explicitly, and [`LockClass::leak`] makes one at run time; [`Mutex::lock_nested`] and [`Mutex::lock_nest`] annotate legitimate
 //! nesting of one class.
+//!
+//! ## Beyond locks
+//! Waits for events are validated too: [`thread`] spawns and joins (and `scope`),
+//! [`Completion`], [`WaitGroup`], [`sync::Condvar`], [`mpsc`] channels, [`workqueue`] flushes,
+//! per-thread [`deferred`] work, and [`context`]s that must not block. [`watchdog`] reports an
+//! actual hang with every thread's locks and waits.
 #![warn(missing_docs)]
 // With validation compiled away, the validator's own modules are still built (the public
 // functions such as `capture` keep working, reporting nothing) but the lock types do not use
