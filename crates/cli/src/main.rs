@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod check;
+mod graph;
 
 /// Lock- and wait-dependency validator: finds deadlocks that a run did not hit.
 #[derive(Parser, Debug)]
@@ -44,6 +45,20 @@ enum Command {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+    /// Draw the class dependency graph of traces (merged), reported cycles highlighted.
+    ///
+    /// Exit status: 0, or 2 on input or usage errors.
+    Graph {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = graph::GraphFormat::Dot)]
+        format: graph::GraphFormat,
+        /// Only the edges of reported cycles and paths.
+        #[arg(long)]
+        cycles_only: bool,
+        /// Trace files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -67,6 +82,11 @@ fn main() -> ExitCode {
             quiet,
             files,
         } => check::run(&mut out, format, merge, quiet, &files),
+        Command::Graph {
+            format,
+            cycles_only,
+            files,
+        } => graph::run(&mut out, format, cycles_only, &files),
     };
     // A closed pipe (`lockdep check ... | head`) is not an error.
     let _ = out.flush();

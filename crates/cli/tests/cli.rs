@@ -297,3 +297,63 @@ fn merge_validates_files_in_one_engine() {
     assert_eq!(code, 1);
     assert!(out.contains("\"circular\""), "{out}");
 }
+
+/// `lockdep graph`: every edge of every reported cycle is drawn and highlighted (red for an
+/// error), `--cycles-only` keeps just those, and a missing file is exit 2.
+#[test]
+fn graph_highlights_every_reported_cycle_edge() {
+    for name in [
+        "seed-a-dio-caller-comp",
+        "seed-b-netfs",
+        "seed-d-dm-snapshot",
+        "lock-abbcca-mutex",
+    ] {
+        let path = root().join("scenarios").join(format!("{name}.jsonl"));
+        let path = path.to_str().unwrap();
+        let (code, dot, err) = lockdep(&["graph", path]);
+        assert_eq!(code, 0, "{err}");
+        assert!(dot.starts_with("digraph lockdep {") && dot.trim_end().ends_with('}'));
+        let (_, json, _) = lockdep(&["check", "--format", "json", path]);
+        let mut cycle_edges = 0;
+        for line in json.lines() {
+            let r: serde_json::Value = serde_json::from_str(line).unwrap();
+            for e in r["edges"].as_array().unwrap() {
+                let node = |label: &str, kind: &str| {
+                    if kind == "lock" {
+                        label.to_owned()
+                    } else {
+                        format!("{kind}({label})")
+                    }
+                };
+                let from = node(
+                    e["from"].as_str().unwrap(),
+                    e["from_node"].as_str().unwrap(),
+                );
+                let to = node(e["to"].as_str().unwrap(), e["to_node"].as_str().unwrap());
+                let drawn = format!("\"{from}\" -> \"{to}\" [");
+                let line = dot
+                    .lines()
+                    .find(|l| l.trim_start().starts_with(&drawn))
+                    .unwrap_or_else(|| panic!("{name}: edge {drawn} not drawn:\n{dot}"));
+                assert!(
+                    line.contains("color=red"),
+                    "{name}: not highlighted: {line}"
+                );
+                cycle_edges += 1;
+            }
+        }
+        assert!(cycle_edges >= 2, "{name}: the scenario reports a cycle");
+        let (_, only, _) = lockdep(&["graph", "--cycles-only", path]);
+        let drawn_edges = only.lines().filter(|l| l.contains(" -> ")).count();
+        assert!(drawn_edges > 0);
+        assert!(
+            only.lines()
+                .filter(|l| l.contains(" -> "))
+                .all(|l| l.contains("color=red") || l.contains("color=orange")),
+            "{name}: --cycles-only drew an edge of no cycle:\n{only}"
+        );
+    }
+    let (code, _, err) = lockdep(&["graph", "no/such/file.jsonl"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no/such/file.jsonl"), "{err}");
+}

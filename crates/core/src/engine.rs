@@ -607,6 +607,13 @@ impl Engine {
         self.seq
     }
 
+    /// Every dependency edge, as first recorded (for pictures of the graph).
+    pub fn edges(&self) -> Vec<EdgeReport> {
+        (0..self.graph.edge_count() as u32)
+            .map(|e| self.edge_report(e))
+            .collect()
+    }
+
     /// Dependency edges recorded so far (it grows when an event records a new dependency).
     pub fn edge_count(&self) -> usize {
         self.graph.edge_count()
