@@ -14,6 +14,7 @@ pub fn run(
     format: Format,
     merge: bool,
     quiet: bool,
+    color: bool,
     files: &[PathBuf],
 ) -> u8 {
     let mut status = 0u8;
@@ -33,7 +34,7 @@ pub fn run(
         };
         // Reports found before an input error are still printed: never lose findings.
         if !merge {
-            status = status.max(print(out, r, before, format, quiet));
+            status = status.max(print(out, r, before, format, quiet, color));
         }
         if let Err(e) = res {
             eprintln!("{e}");
@@ -43,7 +44,7 @@ pub fn run(
         }
     }
     if let Some(r) = &shared {
-        status = status.max(print(out, r, 0, format, quiet));
+        status = status.max(print(out, r, 0, format, quiet, color));
         if format == Format::Text {
             let _ = writeln!(out, "{}", summary(r, "merged traces", 0));
         }
@@ -51,7 +52,14 @@ pub fn run(
     status
 }
 
-fn print(out: &mut impl Write, r: &Replayer, from: usize, format: Format, quiet: bool) -> u8 {
+fn print(
+    out: &mut impl Write,
+    r: &Replayer,
+    from: usize,
+    format: Format,
+    quiet: bool,
+    color: bool,
+) -> u8 {
     let mut status = 0;
     for loc in r.located_reports().into_iter().skip(from) {
         if loc.report.severity == Severity::Error {
@@ -66,16 +74,48 @@ fn print(out: &mut impl Write, r: &Replayer, from: usize, format: Format, quiet:
                 "{}",
                 report_json(loc.report, Some(loc.file), Some(loc.line))
             ),
-            Format::Text => writeln!(
-                out,
-                "{}:{}:\n{}",
-                loc.file,
-                loc.line,
-                render_text(loc.report)
-            ),
+            Format::Text => {
+                let text = render_text(loc.report);
+                let text = if color { colorize(&text) } else { text };
+                writeln!(out, "{}:{}:\n{}", loc.file, loc.line, text)
+            }
         };
     }
     status
+}
+
+/// ANSI colours for a text report on a terminal: the headline red (error) or yellow
+/// (warning), the dependency chain's entries cyan, the scenario's verdict red, rules dim.
+fn colorize(text: &str) -> String {
+    const RED: &str = "\x1b[1;31m";
+    const YELLOW: &str = "\x1b[1;33m";
+    const CYAN: &str = "\x1b[36m";
+    const DIM: &str = "\x1b[2m";
+    const RESET: &str = "\x1b[0m";
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.lines() {
+        let style = if line.starts_with("ERROR:") || line.contains("*** DEADLOCK ***") {
+            Some(RED)
+        } else if line.starts_with("WARNING:") {
+            Some(YELLOW)
+        } else if line.starts_with("-> #") {
+            Some(CYAN)
+        } else if !line.is_empty() && line.chars().all(|c| c == '=' || c == '-') {
+            Some(DIM)
+        } else {
+            None
+        };
+        match style {
+            Some(s) => {
+                out.push_str(s);
+                out.push_str(line);
+                out.push_str(RESET);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The closing lines: counts (by kind too), then each report once as a one-line title with

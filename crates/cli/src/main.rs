@@ -26,6 +26,31 @@ pub enum Format {
     Json,
 }
 
+/// When to colour text reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// On a terminal, unless `NO_COLOR` is set.
+    Auto,
+    /// Always (ANSI escapes).
+    Always,
+    /// Never.
+    Never,
+}
+
+impl Color {
+    /// Whether to colour what goes to stdout.
+    fn enabled(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Validate traces (JSON Lines, format v1) and print the reports.
@@ -41,6 +66,9 @@ enum Command {
         /// Print only the summary lines, not the reports.
         #[arg(long, short)]
         quiet: bool,
+        /// Colour the text reports (auto: on a terminal, unless NO_COLOR is set).
+        #[arg(long, value_enum, default_value_t = Color::Auto)]
+        color: Color,
         /// Trace files.
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
@@ -80,8 +108,9 @@ fn main() -> ExitCode {
             format,
             merge,
             quiet,
+            color,
             files,
-        } => check::run(&mut out, format, merge, quiet, &files),
+        } => check::run(&mut out, format, merge, quiet, color.enabled(), &files),
         Command::Graph {
             format,
             cycles_only,

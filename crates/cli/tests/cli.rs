@@ -357,3 +357,24 @@ fn graph_highlights_every_reported_cycle_edge() {
     assert_eq!(code, 2);
     assert!(err.contains("no/such/file.jsonl"), "{err}");
 }
+
+/// Colour only when asked (or on a terminal): piped output, as in these tests, is plain.
+#[test]
+fn text_reports_are_plain_when_piped_and_coloured_on_request() {
+    let path = root().join("scenarios/seed-b-netfs.jsonl");
+    let path = path.to_str().unwrap();
+    let (code, plain, _) = lockdep(&["check", path]);
+    assert_eq!(code, 1);
+    assert!(!plain.contains('\x1b'), "piped output has escapes");
+    let (code, coloured, _) = lockdep(&["check", "--color", "always", path]);
+    assert_eq!(code, 1);
+    assert!(coloured.contains("\x1b[1;31mERROR: possible circular locking dependency"));
+    // Same text once the escapes are gone.
+    let stripped = coloured
+        .replace("\x1b[1;31m", "")
+        .replace("\x1b[1;33m", "")
+        .replace("\x1b[36m", "")
+        .replace("\x1b[2m", "")
+        .replace("\x1b[0m", "");
+    assert_eq!(stripped, plain);
+}
