@@ -63,6 +63,7 @@ mod once;
 pub mod raw;
 mod stack;
 mod state;
+mod summary;
 pub mod sync;
 pub mod thread;
 pub mod watchdog;

@@ -255,6 +255,7 @@ pub(crate) fn deliver_external(r: Report) {
         h(&r);
     }
     if POLICY.load(Ordering::Relaxed) != POLICY_OFF {
+        crate::summary::delivered(&r);
         eprintln!("{}", lockdep_core::render_text(&r));
     }
 }
@@ -536,6 +537,9 @@ fn dispatch(
     }
     if captured {
         return None;
+    }
+    if policy() != Policy::Off {
+        crate::summary::delivered(r);
     }
     match policy() {
         Policy::Off => None,
