@@ -6,14 +6,21 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 
-use lockdep_core::{EdgeReport, NodeKind, Severity};
+use lockdep_core::{EdgeReport, NodeKind, Severity, render_text};
 use lockdep_trace::Replayer;
+
+use crate::svg;
 
 /// Output format of the graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum GraphFormat {
     /// Graphviz DOT.
     Dot,
+    /// SVG, laid out here (no Graphviz needed).
+    Svg,
+    /// One self-contained HTML page: every report with a picture of its cycle, then the
+    /// whole graph.
+    Html,
 }
 
 /// Writes the graph; returns the exit status (0, or 2 on input errors: what was read before
@@ -36,11 +43,29 @@ pub fn run(out: &mut impl Write, format: GraphFormat, cycles_only: bool, files: 
             status = 2;
         }
     }
+    let m = model(&r, cycles_only);
+    let titles = report_titles(&r);
     let text = match format {
-        GraphFormat::Dot => dot(&r, cycles_only),
+        GraphFormat::Dot => dot(&m, &titles),
+        GraphFormat::Svg => {
+            let title = titles.join("\n");
+            svg::render(
+                &m.nodes,
+                &m.edges,
+                (!title.is_empty()).then_some(title.as_str()),
+            )
+        }
+        GraphFormat::Html => html(&r, &m, files),
     };
     let _ = out.write_all(text.as_bytes());
     status
+}
+
+/// What is drawn: nodes and edges, each edge with its label and whether a reported cycle
+/// (or irq path) goes through it.
+pub struct Model {
+    pub nodes: Vec<svg::Node>,
+    pub edges: Vec<svg::Edge>,
 }
 
 /// A node's name as drawn: `L` for a lock class, `kind(E)` for an event node.
@@ -55,12 +80,50 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// The DOT text: locks as boxes, event nodes as ellipses; each edge labelled with the modes
-/// (and why it exists, when not a held lock); edges of reported cycles red (errors) or orange
-/// (warnings) and thick, with the reports' signatures listed in the graph's label.
-pub fn dot(r: &Replayer, cycles_only: bool) -> String {
-    let reports = r.engine.reports();
-    // (from, to) of every edge in a reported cycle or path, with the worst severity.
+/// Lock to lock: the modes (held -> acquired). Through an event node: why the edge exists
+/// (owed, signal-lock, signal-wait, queue).
+fn label(e: &EdgeReport) -> String {
+    if e.from_kind == NodeKind::Lock && e.to_kind == NodeKind::Lock {
+        let mut l = format!("{}->{}", e.from_mode, e.to_mode);
+        if e.why != "held" {
+            let _ = write!(l, " ({})", e.why);
+        }
+        l
+    } else {
+        e.why.to_owned()
+    }
+}
+
+/// The graph of `edges`, `hot` giving the worst severity of the reports through each.
+fn model_of(edges: &[EdgeReport], hot: &[((String, String), Severity)]) -> Model {
+    let mut nodes: BTreeSet<(String, bool)> = BTreeSet::new();
+    let mut out = Vec::new();
+    for e in edges {
+        let (from, to) = (node(&e.from, e.from_kind), node(&e.to, e.to_kind));
+        nodes.insert((from.clone(), e.from_kind == NodeKind::Lock));
+        nodes.insert((to.clone(), e.to_kind == NodeKind::Lock));
+        let h = hot
+            .iter()
+            .find(|(k, _)| k.0 == from && k.1 == to)
+            .map(|(_, s)| *s);
+        out.push(svg::Edge {
+            from,
+            to,
+            label: label(e),
+            hot: h,
+        });
+    }
+    Model {
+        nodes: nodes
+            .into_iter()
+            .map(|(name, lock)| svg::Node { name, lock })
+            .collect(),
+        edges: out,
+    }
+}
+
+/// (from, to) of every edge in a reported cycle or path, with the worst severity.
+fn hot_edges(reports: &[lockdep_core::Report]) -> Vec<((String, String), Severity)> {
     let mut hot: Vec<((String, String), Severity)> = Vec::new();
     for rep in reports {
         for e in &rep.edges {
@@ -72,6 +135,12 @@ pub fn dot(r: &Replayer, cycles_only: bool) -> String {
             }
         }
     }
+    hot
+}
+
+/// The whole graph (or only the reported cycles' edges).
+pub fn model(r: &Replayer, cycles_only: bool) -> Model {
+    let hot = hot_edges(r.engine.reports());
     let edges: Vec<EdgeReport> = r
         .engine
         .edges()
@@ -83,14 +152,13 @@ pub fn dot(r: &Replayer, cycles_only: bool) -> String {
                     .any(|(k, _)| *k == (node(&e.from, e.from_kind), node(&e.to, e.to_kind)))
         })
         .collect();
-    let mut nodes: BTreeSet<(String, bool)> = BTreeSet::new();
-    for e in &edges {
-        nodes.insert((node(&e.from, e.from_kind), e.from_kind == NodeKind::Lock));
-        nodes.insert((node(&e.to, e.to_kind), e.to_kind == NodeKind::Lock));
-    }
-    let mut out =
-        String::from("digraph lockdep {\n  rankdir=LR;\n  node [fontname=\"monospace\"];\n");
-    let cycles: Vec<String> = reports
+    model_of(&edges, &hot)
+}
+
+/// One line per report that has a cycle or path: severity, signature, one-line title.
+fn report_titles(r: &Replayer) -> Vec<String> {
+    r.engine
+        .reports()
         .iter()
         .filter(|rep| !rep.edges.is_empty())
         .map(|rep| {
@@ -101,10 +169,17 @@ pub fn dot(r: &Replayer, cycles_only: bool) -> String {
                 rep.one_line()
             )
         })
-        .collect();
-    if !cycles.is_empty() {
+        .collect()
+}
+
+/// The DOT text: locks as boxes, event nodes as ellipses; edges of reported cycles red
+/// (errors) or orange (warnings) and thick, the reports listed in the graph's label.
+pub fn dot(m: &Model, titles: &[String]) -> String {
+    let mut out =
+        String::from("digraph lockdep {\n  rankdir=LR;\n  node [fontname=\"monospace\"];\n");
+    if !titles.is_empty() {
         // Left-justified lines (`\l` ends each).
-        let lines: Vec<String> = cycles
+        let lines: Vec<String> = titles
             .iter()
             .map(|c| {
                 let q = quote(c);
@@ -113,40 +188,87 @@ pub fn dot(r: &Replayer, cycles_only: bool) -> String {
             .collect();
         let _ = writeln!(out, "  labelloc=t; label=\"{}\";", lines.concat());
     }
-    for (n, lock) in &nodes {
+    for n in &m.nodes {
         let _ = writeln!(
             out,
             "  {} [shape={}];",
-            quote(n),
-            if *lock { "box" } else { "ellipse" }
+            quote(&n.name),
+            if n.lock { "box" } else { "ellipse" }
         );
     }
-    for e in &edges {
-        let (from, to) = (node(&e.from, e.from_kind), node(&e.to, e.to_kind));
-        // Lock to lock: the modes (held -> acquired). Through an event node: why the edge
-        // exists (owed, signal-lock, signal-wait, queue).
-        let label = if e.from_kind == NodeKind::Lock && e.to_kind == NodeKind::Lock {
-            let mut l = format!("{}->{}", e.from_mode, e.to_mode);
-            if e.why != "held" {
-                let _ = write!(l, " ({})", e.why);
-            }
-            l
-        } else {
-            e.why.to_owned()
-        };
-        let style = match hot.iter().find(|(k, _)| *k == (from.clone(), to.clone())) {
-            Some((_, Severity::Error)) => ", color=red, penwidth=2.5",
-            Some(_) => ", color=orange, penwidth=2.5",
+    for e in &m.edges {
+        let style = match e.hot {
+            Some(Severity::Error) => ", color=red, penwidth=2.5",
+            Some(Severity::Warning) => ", color=orange, penwidth=2.5",
             None => "",
         };
         let _ = writeln!(
             out,
             "  {} -> {} [label={}{style}];",
-            quote(&from),
-            quote(&to),
-            quote(&label)
+            quote(&e.from),
+            quote(&e.to),
+            quote(&e.label)
         );
     }
     out.push_str("}\n");
+    out
+}
+
+/// One self-contained page: each report's text with a picture of its own cycle, then the
+/// whole graph. No external resources.
+pub fn html(r: &Replayer, whole: &Model, files: &[PathBuf]) -> String {
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        concat!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>lockdep: {}</title>\n",
+            "<style>body{{font-family:sans-serif;margin:2em;max-width:80em}}",
+            "pre{{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:12px}}",
+            ".error{{color:#d62728}}.warning{{color:#ff7f0e}}",
+            "section{{border-top:1px solid #ccc;margin-top:2em}}</style></head><body>\n",
+            "<h1>lockdep: {}</h1>\n"
+        ),
+        svg::xml(&names.join(", ")),
+        svg::xml(&names.join(", "))
+    );
+    let reports = r.engine.reports();
+    let errors = reports
+        .iter()
+        .filter(|x| x.severity == Severity::Error)
+        .count();
+    let _ = writeln!(
+        out,
+        "<p>{} events, {} error(s), {} warning(s).</p>\n<ol>",
+        r.events(),
+        errors,
+        reports.len() - errors
+    );
+    for (i, rep) in reports.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "<li><a href=\"#r{i}\" class=\"{}\">{}</a> <code>{}</code></li>",
+            rep.severity.as_str(),
+            svg::xml(&rep.one_line()),
+            svg::xml(&rep.signature)
+        );
+    }
+    out.push_str("</ol>\n");
+    for (i, rep) in reports.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "<section id=\"r{i}\"><h2 class=\"{}\">{}</h2>",
+            rep.severity.as_str(),
+            svg::xml(&rep.one_line())
+        );
+        if !rep.edges.is_empty() {
+            let m = model_of(&rep.edges, &hot_edges(std::slice::from_ref(rep)));
+            out.push_str(&svg::render(&m.nodes, &m.edges, None));
+        }
+        let _ = writeln!(out, "<pre>{}</pre></section>", svg::xml(&render_text(rep)));
+    }
+    out.push_str("<section><h2>The whole dependency graph</h2>\n");
+    out.push_str(&svg::render(&whole.nodes, &whole.edges, None));
+    out.push_str("</section></body></html>\n");
     out
 }

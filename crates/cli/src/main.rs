@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod check;
 mod graph;
+mod svg;
 
 /// Lock- and wait-dependency validator: finds deadlocks that a run did not hit.
 #[derive(Parser, Debug)]
