@@ -59,34 +59,50 @@ pub fn render(nodes: &[Node], edges: &[Edge], title: Option<&str>) -> String {
         .iter()
         .filter_map(|e| Some((*index.get(e.from.as_str())?, *index.get(e.to.as_str())?)))
         .collect();
-    let layer = layers(n, &pairs);
-    let rows = order(n, &pairs, &layer);
-    // Column x of each layer, row y of each node.
-    let layers_n = layer.iter().copied().max().map_or(0, |m| m + 1);
-    let mut col_w = vec![0f64; layers_n];
-    for (i, nd) in nodes.iter().enumerate() {
-        col_w[layer[i]] = col_w[layer[i]].max(width(&nd.name));
-    }
-    let mut col_x = vec![MARGIN; layers_n];
-    for l in 1..layers_n {
-        col_x[l] = col_x[l - 1] + col_w[l - 1] + H_GAP;
-    }
-    let tallest = rows.iter().map(Vec::len).max().unwrap_or(0) as f64;
-    let title_h = if title.is_some() { 30.0 } else { 0.0 };
-    let height = MARGIN * 2.0 + title_h + tallest * (NODE_H + V_GAP) + 40.0;
+    // Each weakly connected component is laid out on its own, the components stacked top
+    // to bottom (traces merged from several programs do not tangle).
+    let comps = components(n, &pairs);
+    let title_h = title.map_or(0.0, |t| t.lines().count() as f64 * 15.0 + 15.0);
     let mut pos = vec![(0f64, 0f64, 0f64); n]; // x, y, width
-    for (l, row) in rows.iter().enumerate() {
-        // Centre each layer vertically.
-        let top = MARGIN + title_h + 20.0 + (tallest - row.len() as f64) * (NODE_H + V_GAP) / 2.0;
-        for (k, &i) in row.iter().enumerate() {
-            pos[i] = (
-                col_x[l],
-                top + k as f64 * (NODE_H + V_GAP),
-                width(&nodes[i].name),
-            );
+    let mut layer = vec![0usize; n];
+    let mut top = MARGIN + title_h;
+    let mut total_w = 0f64;
+    for comp in &comps {
+        let local: BTreeMap<usize, usize> = comp.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+        let cpairs: Vec<(usize, usize)> = pairs
+            .iter()
+            .filter_map(|(a, b)| Some((*local.get(a)?, *local.get(b)?)))
+            .collect();
+        let clayer = layers(comp.len(), &cpairs);
+        let rows = order(comp.len(), &cpairs, &clayer);
+        let layers_n = clayer.iter().copied().max().map_or(0, |m| m + 1);
+        let mut col_w = vec![0f64; layers_n];
+        for (k, &i) in comp.iter().enumerate() {
+            col_w[clayer[k]] = col_w[clayer[k]].max(width(&nodes[i].name));
         }
+        let mut col_x = vec![MARGIN; layers_n];
+        for l in 1..layers_n {
+            col_x[l] = col_x[l - 1] + col_w[l - 1] + H_GAP;
+        }
+        let tallest = rows.iter().map(Vec::len).max().unwrap_or(0) as f64;
+        for (l, row) in rows.iter().enumerate() {
+            // Centre each layer vertically within the component.
+            let y0 = top + (tallest - row.len() as f64) * (NODE_H + V_GAP) / 2.0;
+            for (k, &li) in row.iter().enumerate() {
+                let i = comp[li];
+                pos[i] = (
+                    col_x[l],
+                    y0 + k as f64 * (NODE_H + V_GAP),
+                    width(&nodes[i].name),
+                );
+                layer[i] = l;
+            }
+        }
+        total_w = total_w.max(col_x.last().map_or(MARGIN, |x| x + col_w[layers_n - 1]) + MARGIN);
+        // Room below for the loops of back edges, then a gap before the next component.
+        top += tallest * (NODE_H + V_GAP) + V_GAP;
     }
-    let total_w = col_x.last().map_or(MARGIN, |x| x + col_w[layers_n - 1]) + MARGIN;
+    let height = top + MARGIN;
     let total_w = total_w.max(
         title.map_or(0.0, |t| {
             t.lines().map(|l| l.chars().count()).max().unwrap_or(0) as f64 * CHAR_W
@@ -148,7 +164,8 @@ pub fn render(nodes: &[Node], edges: &[Edge], title: Option<&str>) -> String {
             (
                 format!("M{sx:.1},{sy:.1} C{sx:.1},{low:.1} {ex:.1},{low:.1} {ex:.1},{ey:.1}"),
                 (sx + ex) / 2.0,
-                low - 2.0,
+                // Below the curve (its lowest point is 3/4 of the way to `low`).
+                low + 6.0,
             )
         };
         let _ = writeln!(
@@ -173,6 +190,31 @@ pub fn render(nodes: &[Node], edges: &[Edge], title: Option<&str>) -> String {
     }
     out.push_str("</svg>\n");
     out
+}
+
+/// The weakly connected components (each a list of node indices), in order of their
+/// smallest index; a node without edges is a component of its own.
+fn components(n: usize, edges: &[(usize, usize)]) -> Vec<Vec<usize>> {
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], mut x: usize) -> usize {
+        while p[x] != x {
+            p[x] = p[p[x]];
+            x = p[x];
+        }
+        x
+    }
+    for &(a, b) in edges {
+        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        if ra != rb {
+            parent[ra.max(rb)] = ra.min(rb);
+        }
+    }
+    let mut comps: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..n {
+        let r = find(&mut parent, i);
+        comps.entry(r).or_default().push(i);
+    }
+    comps.into_values().collect()
 }
 
 /// Layer of each node: longest path from a source, with back edges (of a depth-first search
