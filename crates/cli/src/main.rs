@@ -74,6 +74,18 @@ enum Command {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+    /// Read Linux lockdep reports (console logs, mails, web pages; flattened text too) into
+    /// the report model.
+    ///
+    /// Exit status: 0 when every file held a report, 2 otherwise (with a message saying why).
+    Splat {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Files holding a report.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
     /// Draw the class dependency graph of traces (merged), reported cycles highlighted.
     ///
     /// Exit status: 0, or 2 on input or usage errors.
@@ -88,6 +100,36 @@ enum Command {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+}
+
+/// `lockdep splat`: each file's report as text or one JSON object per line.
+fn splat(out: &mut impl Write, format: Format, files: &[std::path::PathBuf]) -> u8 {
+    use lockdep_trace::splat;
+    let mut status = 0;
+    for path in files {
+        let text = match std::fs::read(path) {
+            // Logs are not always UTF-8: read what is.
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => {
+                eprintln!("{}: cannot open: {e}", path.display());
+                status = 2;
+                continue;
+            }
+        };
+        match splat::parse(&text) {
+            Ok(s) => {
+                let _ = match format {
+                    Format::Json => writeln!(out, "{}", splat::to_json(&s)),
+                    Format::Text => writeln!(out, "{}:\n{}", path.display(), splat::to_text(&s)),
+                };
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                status = 2;
+            }
+        }
+    }
+    status
 }
 
 fn main() -> ExitCode {
@@ -112,6 +154,7 @@ fn main() -> ExitCode {
             color,
             files,
         } => check::run(&mut out, format, merge, quiet, color.enabled(), &files),
+        Command::Splat { format, files } => splat(&mut out, format, &files),
         Command::Graph {
             format,
             cycles_only,

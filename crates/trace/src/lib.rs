@@ -14,6 +14,7 @@
 mod expect;
 mod json;
 mod read;
+pub mod splat;
 mod write;
 
 pub use expect::check_expectations;
