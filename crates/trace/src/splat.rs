@@ -285,7 +285,8 @@ pub fn parse(text: &str) -> Result<Splat, String> {
 fn normalize(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for raw in text.lines() {
-        let mut rest = raw;
+        // Mail quoting comes before a line's timestamp.
+        let mut rest = unquote(raw);
         let mut first = true;
         loop {
             match find_timestamp(rest) {
@@ -305,6 +306,18 @@ fn normalize(text: &str) -> Vec<String> {
         }
     }
     out.into_iter().map(|l| strip_prefixes(&l)).collect()
+}
+
+/// `raw` without mail quoting (`> `, `>> `, `> > `).
+fn unquote(raw: &str) -> &str {
+    let mut s = raw;
+    loop {
+        let t = s.trim_start();
+        match t.strip_prefix('>') {
+            Some(r) if r.is_empty() || r.starts_with(' ') || r.starts_with('>') => s = r,
+            _ => return s,
+        }
+    }
 }
 
 /// `[   17.897351]`: position and length of the first console timestamp in `s`.
@@ -480,8 +493,13 @@ fn chain_entry(lines: &[String]) -> (Option<ChainEntry>, usize) {
     let mut stack = Vec::new();
     for l in &lines[1..] {
         match frame(l) {
-            Some((f, _)) => stack.push(f),
+            Some((f, guess)) => {
+                if !guess {
+                    stack.push(f);
+                }
+            }
             None if l.trim().is_empty() && stack.is_empty() => {}
+            None if l.trim_end().ends_with("[inline]") => {}
             None => break,
         }
         used += 1;
@@ -498,7 +516,11 @@ fn chain_entry(lines: &[String]) -> (Option<ChainEntry>, usize) {
 /// A stack frame line: `func+0x1/0x2` (maybe after `? `, maybe with a ` [module]`); the
 /// bool says whether it was a guess (`? `).
 fn frame(l: &str) -> Option<(String, bool)> {
-    let t = l.trim();
+    let mut t = l.trim();
+    // Old kernels: `[<ffffffff8020af79>] dump_trace+0xb9/0x430`.
+    if let Some(r) = t.strip_prefix("[<") {
+        t = r.split_once(">]").map_or("", |(_, s)| s).trim();
+    }
     let (t, guess) = match t.strip_prefix("? ") {
         Some(r) => (r, true),
         None => (t, false),
@@ -540,7 +562,11 @@ fn frames(lines: &[String], skip_header: bool) -> Vec<String> {
                     out.push(f);
                 }
             }
-            None if t.starts_with("<IRQ>") || t.starts_with("</IRQ>") => {}
+            // syzbot's symbolized inline frames (`__dump_stack lib/dump_stack.c:88 [inline]`)
+            // carry no offset: skipped, the trace goes on.
+            None if t.starts_with("<IRQ>")
+                || t.starts_with("</IRQ>")
+                || t.ends_with("[inline]") => {}
             None => break,
         }
     }
