@@ -201,6 +201,8 @@ struct Owed {
     src: OwedSrc,
     /// Where the obligation started (the step by which the thread entered a cycle through it).
     start: Step,
+    /// The site of the op that started it (reports say where the thread began to owe).
+    site: SiteId,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1882,6 +1884,10 @@ impl Engine {
             to_site: self.site_opt(info.to_site),
             stack: self.stack_strings(info.stack),
             seq: info.seq,
+            since: (info.rule == EdgeRule::Owed)
+                .then(|| info.steps.first().map(|s| s.seq))
+                .flatten()
+                .filter(|&s| s != u64::MAX),
             why: match info.rule {
                 EdgeRule::Held => "held",
                 EdgeRule::Owed => "owed",

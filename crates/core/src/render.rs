@@ -160,7 +160,21 @@ fn edge_lines(out: &mut String, i: usize, e: &EdgeReport) {
             )
         }
         "held" => format!("waited for {to} while holding {} {}", e.from_mode, e.from),
-        "owed" => format!("waited for {to} while owing {from}"),
+        "owed" => {
+            let what = match e.from_kind {
+                NodeKind::ThreadExit => "its own exit",
+                NodeKind::Ran => "an item only it runs",
+                NodeKind::Drained => "a queue it drains",
+                _ => "an event it has to produce",
+            };
+            let since = match (&e.from_site, e.since) {
+                (Some(s), Some(n)) => format!(", owed since {s} (event #{n})"),
+                (Some(s), None) => format!(", owed since {s}"),
+                (None, Some(n)) => format!(", owed since event #{n}"),
+                (None, None) => String::new(),
+            };
+            format!("waited for {to} while owing {from} ({what}{since})")
+        }
         "signal-lock" => {
             format!("{from} is signalled by a thread that took {to} first (its window)")
         }
@@ -175,7 +189,10 @@ fn edge_lines(out: &mut String, i: usize, e: &EdgeReport) {
         e.thread,
         at(&e.to_site)
     );
-    if let Some(s) = &e.from_site {
+    // (An owed edge's `from_site` is where the thread began to owe: said above.)
+    if let Some(s) = &e.from_site
+        && e.why != "owed"
+    {
         let _ = writeln!(out, "       ({} acquired at: {s})", e.from);
     }
     for f in &e.stack {

@@ -159,6 +159,10 @@ pub struct EdgeReport {
     pub stack: Vec<String>,
     /// Index (0-based) of the op that first recorded the edge.
     pub seq: u64,
+    /// For an `owed` edge: the op (index) since which the thread owed `from` (its start for
+    /// its own exit, else the defer, run_begin, obligation_begin or hand-over); `from_site`
+    /// is that op's site when the trace gives one.
+    pub since: Option<u64>,
     /// Why the edge exists: `held` (a held lock, §1's walk), `owed` (an owed event: thread
     /// exit, running work, deferred item, obligation), `signal-lock` / `signal-wait` (the
     /// signaller's rule (a) / (b)), `queue` (work-queue structure).

@@ -28,6 +28,7 @@ fn edge(e: &EdgeReport) -> Value {
         "to_site": e.to_site,
         "stack": e.stack,
         "event": e.seq,
+        "since": e.since,
         "why": e.why,
     })
 }

@@ -82,13 +82,13 @@ impl Engine {
 
     /// Every event the thread owes besides its held locks, with where the obligation began:
     /// its exit, then `owed`.
-    fn owed_nodes(&mut self, t: ThreadId) -> Vec<(u32, Step)> {
+    fn owed_nodes(&mut self, t: ThreadId) -> Vec<(u32, Step, SiteId)> {
         let exit = self.exit_node(t);
         let th = self.thread(t);
-        let mut v = vec![(exit, th.start)];
+        let mut v = vec![(exit, th.start, SiteId::NONE)];
         for o in &th.owed {
             if !v.iter().any(|x| x.0 == o.node) {
-                v.push((o.node, o.start));
+                v.push((o.node, o.start, o.site));
             }
         }
         v
@@ -278,15 +278,15 @@ impl Engine {
         let exit = self.exit_node(t);
         let n = self.thread(t).owed.len();
         for i in 0..=n {
-            let (x, start) = if i == 0 {
-                (exit, self.thread(t).start)
+            let (x, start, since) = if i == 0 {
+                (exit, self.thread(t).start, SiteId::NONE)
             } else {
                 let th = self.thread(t);
                 let o = th.owed[i - 1];
                 if o.node == exit || th.owed[..i - 1].iter().any(|p| p.node == o.node) {
                     continue;
                 }
-                (o.node, o.start)
+                (o.node, o.start, o.site)
             };
             if x == to {
                 continue;
@@ -302,7 +302,8 @@ impl Engine {
             let meta = EdgeMeta {
                 from_mode: Mode::Write,
                 to_mode,
-                from_site: SiteId::NONE,
+                // Where the thread began to owe `x`.
+                from_site: since,
                 to_site: site,
                 stack,
                 timed: false,
@@ -427,14 +428,14 @@ impl Engine {
             let bits = graph::edge_type(h.mode.is_shared(), false);
             self.add_edge(t, from, y, bits, meta, &gates, site, stack);
         }
-        for (x, start) in owed {
+        for (x, start, since) in owed {
             if x == y {
                 continue;
             }
             let meta = EdgeMeta {
                 from_mode: Mode::Write,
                 to_mode: Mode::Write,
-                from_site: SiteId::NONE,
+                from_site: since,
                 to_site: site,
                 stack,
                 timed,
@@ -786,6 +787,7 @@ impl Engine {
                         node: ran,
                         src: OwedSrc::Running(work),
                         start,
+                        site,
                     });
                 });
                 let th = self.thread_mut(thread);
@@ -844,6 +846,7 @@ impl Engine {
                         node,
                         src: OwedSrc::Deferred(item),
                         start,
+                        site,
                     }));
                 });
             }
@@ -875,6 +878,7 @@ impl Engine {
                                     node,
                                     src: OwedSrc::Deferred(*i),
                                     start,
+                                    site,
                                 })
                             })
                             .collect();
@@ -897,6 +901,7 @@ impl Engine {
                         node,
                         src: OwedSrc::Obligation(event, start.seq),
                         start,
+                        site,
                     })
                 });
             }
