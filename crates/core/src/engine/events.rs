@@ -374,9 +374,19 @@ impl Engine {
                 "possible self-wait: {} waits for {what}, which only it can produce",
                 self.thread(t).name
             );
-            let notes = vec![format!(
+            let mut notes = vec![format!(
                 "the thread owes {what} (it runs, defers or declared the producing step, or it is that thread) and waits for it here"
             )];
+            // Where it began to owe it: the producing step it cannot reach while it waits.
+            if let Some(&(_, start, since)) = owed.iter().find(|o| o.0 == y) {
+                notes.push(match self.site_opt(since) {
+                    Some(s) => format!("it began to owe {what} at {s} (event #{})", start.seq),
+                    None => format!(
+                        "it began to owe {what} at event #{} (the trace gives no site)",
+                        start.seq
+                    ),
+                });
+            }
             let sig = vec![self.node_qualified(y)];
             self.emit_sig(
                 Kind::SelfWait,
