@@ -155,6 +155,58 @@ pub fn model(r: &Replayer, cycles_only: bool) -> Model {
     model_of(&edges, &hot)
 }
 
+/// The lock chain of a Linux report: the classes, and the dependencies the report shows,
+/// all highlighted. Lockdep prints the chain as `-> #0 .. #N`: entry #k's lock was taken while
+/// holding #k-1's, and the new dependency closes it (#N held, #0 taken). Without entries,
+/// "Chain exists of" gives the same order; a two-lock cycle has both ways.
+pub fn splat_model(s: &lockdep_trace::splat::Splat) -> Model {
+    let mut edges: Vec<(String, String)> = Vec::new();
+    let mut push = |a: &str, b: &str| {
+        let e = (a.to_owned(), b.to_owned());
+        if !edges.contains(&e) {
+            edges.push(e);
+        }
+    };
+    let mut chain: Vec<&lockdep_trace::splat::ChainEntry> = s.chain.iter().collect();
+    chain.sort_by_key(|e| e.index);
+    let order: Vec<&str> = if chain.len() >= 2 {
+        chain.iter().map(|e| e.class.as_str()).collect()
+    } else {
+        s.chain_exists_of.iter().map(String::as_str).collect()
+    };
+    if order.len() >= 2 {
+        for w in order.windows(2) {
+            push(w[0], w[1]);
+        }
+        push(order[order.len() - 1], order[0]);
+    } else if let (Some(h), Some(a)) = (&s.holding, &s.acquiring) {
+        if h.class != a.class {
+            push(&a.class, &h.class); // the existing dependency of a two-lock cycle
+        }
+        push(&h.class, &a.class); // the new one
+    }
+    let sev = Severity::Error;
+    Model {
+        nodes: s
+            .classes
+            .iter()
+            .map(|c| svg::Node {
+                name: c.clone(),
+                lock: true,
+            })
+            .collect(),
+        edges: edges
+            .into_iter()
+            .map(|(from, to)| svg::Edge {
+                from,
+                to,
+                label: String::new(),
+                hot: Some(sev),
+            })
+            .collect(),
+    }
+}
+
 /// One line per report that has a cycle or path: severity, signature, one-line title.
 fn report_titles(r: &Replayer) -> Vec<String> {
     r.engine

@@ -52,6 +52,19 @@ impl Color {
     }
 }
 
+/// Output format of `lockdep splat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SplatFormat {
+    /// A summary per report.
+    Text,
+    /// One JSON object per report per line.
+    Json,
+    /// The report's lock chain as a Graphviz DOT graph.
+    Dot,
+    /// The report's lock chain drawn as SVG.
+    Svg,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Validate traces (JSON Lines, format v1) and print the reports.
@@ -80,8 +93,8 @@ enum Command {
     /// Exit status: 0 when every file held a report, 2 otherwise (with a message saying why).
     Splat {
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = SplatFormat::Text)]
+        format: SplatFormat,
         /// Files holding a report.
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
@@ -103,7 +116,7 @@ enum Command {
 }
 
 /// `lockdep splat`: each file's report as text or one JSON object per line.
-fn splat(out: &mut impl Write, format: Format, files: &[std::path::PathBuf]) -> u8 {
+fn splat(out: &mut impl Write, format: SplatFormat, files: &[std::path::PathBuf]) -> u8 {
     use lockdep_trace::splat;
     let mut status = 0;
     for path in files {
@@ -119,8 +132,26 @@ fn splat(out: &mut impl Write, format: Format, files: &[std::path::PathBuf]) -> 
         match splat::parse(&text) {
             Ok(s) => {
                 let _ = match format {
-                    Format::Json => writeln!(out, "{}", splat::to_json(&s)),
-                    Format::Text => writeln!(out, "{}:\n{}", path.display(), splat::to_text(&s)),
+                    SplatFormat::Json => writeln!(out, "{}", splat::to_json(&s)),
+                    SplatFormat::Text => {
+                        writeln!(out, "{}:\n{}", path.display(), splat::to_text(&s))
+                    }
+                    SplatFormat::Dot => {
+                        let m = graph::splat_model(&s);
+                        write!(
+                            out,
+                            "{}",
+                            graph::dot(&m, std::slice::from_ref(&s.syz_title))
+                        )
+                    }
+                    SplatFormat::Svg => {
+                        let m = graph::splat_model(&s);
+                        write!(
+                            out,
+                            "{}",
+                            svg::render(&m.nodes, &m.edges, Some(&s.syz_title))
+                        )
+                    }
                 };
             }
             Err(e) => {

@@ -506,3 +506,42 @@ fn svg_draws_every_cycle_edge_highlighted_and_no_nodes_overlap() {
         );
     }
 }
+
+/// `lockdep splat`: text, JSON and the chain as a picture (a cycle over the chain's classes,
+/// all highlighted); a file without a report is exit 2.
+#[test]
+fn splat_outputs_and_errors() {
+    let dir = root().join("crates/trace/tests/splats");
+    let f001 = dir.join("001_d885107fa6480f8d.txt");
+    let f206 = dir.join("206_circular-syzbot-blkdev-get-by-dev.txt");
+    let (code, text, _) = lockdep(&["splat", f001.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("possible deadlock in filemap_fault"),
+        "{text}"
+    );
+    let (code, json, _) = lockdep(&["splat", "--format", "json", f001.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["kind"], "circular");
+    for (f, classes) in [(&f001, 3), (&f206, 8)] {
+        let (code, dot, _) = lockdep(&["splat", "--format", "dot", f.to_str().unwrap()]);
+        assert_eq!(code, 0);
+        let edges: Vec<&str> = dot.lines().filter(|l| l.contains(" -> ")).collect();
+        assert_eq!(edges.len(), classes, "{dot}");
+        assert!(edges.iter().all(|l| l.contains("color=red")));
+        // Every class has one edge out and one in: a single cycle.
+        for l in dot.lines().filter(|l| l.contains("[shape=box]")) {
+            let name = l.trim().split(" [").next().unwrap();
+            assert_eq!(dot.matches(&format!("{name} -> ")).count(), 1, "{name} out");
+            assert_eq!(dot.matches(&format!("-> {name} ")).count(), 1, "{name} in");
+        }
+        let (code, svg, _) = lockdep(&["splat", "--format", "svg", f.to_str().unwrap()]);
+        assert_eq!(code, 0);
+        assert_eq!(svg.matches("class=\"edge hot error\"").count(), classes);
+    }
+    let readme = root().join("README.md");
+    let (code, _, err) = lockdep(&["splat", readme.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no lockdep report found"), "{err}");
+}
