@@ -183,11 +183,15 @@ fn edge_lines(out: &mut String, i: usize, e: &EdgeReport) {
         ),
         _ => format!("{from} cannot happen before {to} (queue order)"),
     };
+    // Where the trace gives no site, the op that recorded it.
+    let place = match &e.to_site {
+        Some(_) => at(&e.to_site),
+        None => format!(" (event #{})", e.seq),
+    };
     let _ = writeln!(
         out,
-        "-> #{i} {from} -> {to}:\n       {how}, by {}{}",
-        e.thread,
-        at(&e.to_site)
+        "-> #{i} {from} -> {to}:\n       {how}, by {}{place}",
+        e.thread
     );
     // (An owed edge's `from_site` is where the thread began to owe: said above.)
     if let Some(s) = &e.from_site
