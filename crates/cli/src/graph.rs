@@ -68,12 +68,9 @@ pub struct Model {
     pub edges: Vec<svg::Edge>,
 }
 
-/// A node's name as drawn: `L` for a lock class, `kind(E)` for an event node.
+/// A node's name as drawn (as reports name it).
 fn node(label: &str, kind: NodeKind) -> String {
-    match kind {
-        NodeKind::Lock => label.to_owned(),
-        k => format!("{}({label})", k.as_str()),
-    }
+    kind.node_name(label)
 }
 
 fn quote(s: &str) -> String {

@@ -313,34 +313,18 @@ fn graph_highlights_every_reported_cycle_edge() {
         let (code, dot, err) = lockdep(&["graph", path]);
         assert_eq!(code, 0, "{err}");
         assert!(dot.starts_with("digraph lockdep {") && dot.trim_end().ends_with('}'));
-        let (_, json, _) = lockdep(&["check", "--format", "json", path]);
         let mut cycle_edges = 0;
-        for line in json.lines() {
-            let r: serde_json::Value = serde_json::from_str(line).unwrap();
-            for e in r["edges"].as_array().unwrap() {
-                let node = |label: &str, kind: &str| {
-                    if kind == "lock" {
-                        label.to_owned()
-                    } else {
-                        format!("{kind}({label})")
-                    }
-                };
-                let from = node(
-                    e["from"].as_str().unwrap(),
-                    e["from_node"].as_str().unwrap(),
-                );
-                let to = node(e["to"].as_str().unwrap(), e["to_node"].as_str().unwrap());
-                let drawn = format!("\"{from}\" -> \"{to}\" [");
-                let line = dot
-                    .lines()
-                    .find(|l| l.trim_start().starts_with(&drawn))
-                    .unwrap_or_else(|| panic!("{name}: edge {drawn} not drawn:\n{dot}"));
-                assert!(
-                    line.contains("color=red"),
-                    "{name}: not highlighted: {line}"
-                );
-                cycle_edges += 1;
-            }
+        for (from, to) in report_edges(path) {
+            let drawn = format!("\"{from}\" -> \"{to}\" [");
+            let line = dot
+                .lines()
+                .find(|l| l.trim_start().starts_with(&drawn))
+                .unwrap_or_else(|| panic!("{name}: edge {drawn} not drawn:\n{dot}"));
+            assert!(
+                line.contains("color=red"),
+                "{name}: not highlighted: {line}"
+            );
+            cycle_edges += 1;
         }
         assert!(cycle_edges >= 2, "{name}: the scenario reports a cycle");
         let (_, only, _) = lockdep(&["graph", "--cycles-only", path]);

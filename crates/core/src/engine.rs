@@ -2369,10 +2369,7 @@ impl Engine {
     /// `L` for a lock class, `kind(E)` for an event node (titles and text).
     fn node_name(&self, n: u32) -> String {
         let node = &self.nodes[n as usize];
-        match node.kind {
-            NodeKind::Lock => node.label.clone(),
-            k => format!("{}({})", k.as_str(), node.label),
-        }
+        node.kind.node_name(&node.label)
     }
 
     /// `L` for a lock class, `kind:E` for an event node (signatures).

@@ -144,10 +144,7 @@ fn notes(out: &mut String, r: &Report) {
 }
 
 fn node(kind: NodeKind, name: &str) -> String {
-    match kind {
-        NodeKind::Lock => name.to_owned(),
-        k => format!("{}({name})", k.as_str()),
-    }
+    kind.node_name(name)
 }
 
 fn edge_lines(out: &mut String, i: usize, e: &EdgeReport) {

@@ -118,6 +118,15 @@ pub enum NodeKind {
 }
 
 impl NodeKind {
+    /// A node of this kind on class or object `label`, as reports name it: `L` for a lock
+    /// class, `kind(E)` for an event node.
+    pub fn node_name(self, label: &str) -> String {
+        match self {
+            NodeKind::Lock => label.to_owned(),
+            k => format!("{}({label})", k.as_str()),
+        }
+    }
+
     /// The spec's name of the node kind (`free`, `exit`, `done`, ...).
     pub fn as_str(self) -> &'static str {
         match self {

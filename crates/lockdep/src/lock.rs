@@ -235,27 +235,18 @@ impl<T: ?Sized, R: RawRwLock> RwLock<T, R> {
     /// Shared lock (non-recursive: it queues behind waiting writers).
     #[track_caller]
     pub fn read(&self) -> RwLockReadGuard<'_, T, R> {
-        let site = Location::caller();
-        let obj = self.acquire(Mode::Read, false, site);
-        RwLockReadGuard {
-            obj,
-            inner: hooks::blocking(
-                || self.inner.try_read(),
-                || self.inner.read(),
-                self.site,
-                "read",
-                obj,
-                site,
-            ),
-            _not_send: PhantomData,
-        }
+        self.read_as(Mode::Read, Location::caller())
     }
 
     /// Shared lock declared recursive (never queues behind writers while readers hold it).
     #[track_caller]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, T, R> {
-        let site = Location::caller();
-        let obj = self.acquire(Mode::ReadRecursive, false, site);
+        self.read_as(Mode::ReadRecursive, Location::caller())
+    }
+
+    /// A blocking shared acquire in `mode`, validated first.
+    fn read_as(&self, mode: Mode, site: &'static Location<'static>) -> RwLockReadGuard<'_, T, R> {
+        let obj = self.acquire(mode, false, site);
         RwLockReadGuard {
             obj,
             inner: hooks::blocking(

@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use lockdep::{Mutex, sync};
 
+mod support;
+use support::{replayed_signatures, signatures};
+
 #[test]
 fn recorded_run_replays_to_the_same_signatures() {
     if !lockdep::ENABLED {
@@ -48,18 +51,8 @@ fn recorded_run_replays_to_the_same_signatures() {
     assert!(live.len() >= 2, "live reports: {live:?}");
 
     let text = std::fs::read_to_string(&path).expect("trace written");
-    let mut r = lockdep_trace::Replayer::new();
-    r.read("recorded.jsonl", text.as_bytes())
-        .expect("the recorded trace is valid input");
-    let mut replayed: Vec<String> = r
-        .engine
-        .reports()
-        .iter()
-        .map(|r| r.signature.clone())
-        .collect();
-    let mut live_sigs: Vec<String> = live.iter().map(|r| r.signature.clone()).collect();
-    replayed.sort();
-    live_sigs.sort();
+    let replayed = replayed_signatures("recorded.jsonl", &text);
+    let live_sigs = signatures(&live);
     // Every live report is reproduced by the replay (the replay may also see what other
     // threads raised outside the capture).
     for s in &live_sigs {

@@ -207,7 +207,7 @@ pub fn parse(text: &str) -> Result<Splat, String> {
                 if let Some(lk) = lock.as_mut()
                     && lk.at.is_none()
                 {
-                    lk.at = body.get(i + 1).and_then(|n| site_of(n));
+                    lk.at = body.get(i + 1).and_then(|n| frame(n)).map(|(f, _)| f);
                 }
                 s.acquiring = lock;
             }
@@ -456,11 +456,7 @@ fn lock_ref(l: &str) -> Option<LockRef> {
     });
     let at = after.find("at:").map(|p| {
         let site = after[p + 3..].trim();
-        // Old kernels: `[<ffffffff8123>] func+0x1/0x2`.
-        let site = match site.strip_prefix("[<") {
-            Some(r) => r.split_once(">]").map_or(r, |(_, s)| s).trim(),
-            None => site,
-        };
+        let site = strip_addr(site);
         site.split_whitespace().next().unwrap_or("").to_owned()
     });
     Some(LockRef {
@@ -470,14 +466,13 @@ fn lock_ref(l: &str) -> Option<LockRef> {
     })
 }
 
-/// The site on a line of its own (`[<ffffffff8123>] func+0x1/0x2` or `func+0x1/0x2`).
-fn site_of(l: &str) -> Option<String> {
-    let t = l.trim();
-    let t = match t.strip_prefix("[<") {
-        Some(r) => r.split_once(">]").map_or(r, |(_, s)| s).trim(),
-        None => t,
-    };
-    frame(t).map(|(f, _)| f)
+/// `s` without the address old kernels print before a site or frame:
+/// `[<ffffffff8020af79>] dump_trace+0xb9/0x430`.
+fn strip_addr(s: &str) -> &str {
+    match s.strip_prefix("[<") {
+        Some(r) => r.split_once(">]").map_or("", |(_, rest)| rest).trim(),
+        None => s,
+    }
 }
 
 /// `-> #N (class){usage}:` and the frames under it; returns the entry and the lines used.
@@ -516,11 +511,7 @@ fn chain_entry(lines: &[String]) -> (Option<ChainEntry>, usize) {
 /// A stack frame line: `func+0x1/0x2` (maybe after `? `, maybe with a ` [module]`); the
 /// bool says whether it was a guess (`? `).
 fn frame(l: &str) -> Option<(String, bool)> {
-    let mut t = l.trim();
-    // Old kernels: `[<ffffffff8020af79>] dump_trace+0xb9/0x430`.
-    if let Some(r) = t.strip_prefix("[<") {
-        t = r.split_once(">]").map_or("", |(_, s)| s).trim();
-    }
+    let t = strip_addr(l.trim());
     let (t, guess) = match t.strip_prefix("? ") {
         Some(r) => (r, true),
         None => (t, false),

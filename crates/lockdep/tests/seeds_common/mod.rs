@@ -62,21 +62,10 @@ pub fn run_all(fixed: bool) {
     }
     // The trace of the run gives the same reports through `lockdep check`'s reader.
     let text = std::fs::read_to_string(&path).expect("trace written");
-    let mut r = lockdep_trace::Replayer::new();
-    r.read("seeds.jsonl", text.as_bytes())
-        .expect("the recorded trace is valid input");
-    let mut replayed: Vec<String> = r
-        .engine
-        .reports()
-        .iter()
-        .map(|r| r.signature.clone())
-        .collect();
-    let mut live: Vec<String> = live.iter().map(|r| r.signature.clone()).collect();
-    replayed.sort();
-    live.sort();
-    if std::env::var_os("SEEDS_DEBUG").is_some() {
-        std::fs::write("/tmp/seeds-trace.jsonl", &text).unwrap();
-    }
-    assert_eq!(replayed, live, "replayed vs live signatures\n{text}");
+    assert_eq!(
+        crate::support::replayed_signatures("seeds.jsonl", &text),
+        crate::support::signatures(&live),
+        "replayed vs live signatures\n{text}"
+    );
     let _ = std::fs::remove_file(&path);
 }

@@ -26,3 +26,21 @@ pub fn all_reports() -> &'static std::sync::Mutex<Vec<Report>> {
         std::sync::Mutex::new(Vec::new())
     })
 }
+
+/// The sorted signatures of `reports`.
+#[allow(dead_code)]
+pub fn signatures(reports: &[Report]) -> Vec<String> {
+    let mut v: Vec<String> = reports.iter().map(|r| r.signature.clone()).collect();
+    v.sort();
+    v
+}
+
+/// The sorted signatures of what `lockdep check`'s reader finds in a recorded trace (the
+/// trace must be valid input).
+#[allow(dead_code)]
+pub fn replayed_signatures(name: &str, text: &str) -> Vec<String> {
+    let mut r = lockdep_trace::Replayer::new();
+    r.read(name, text.as_bytes())
+        .expect("the recorded trace is valid input");
+    signatures(r.engine.reports())
+}
