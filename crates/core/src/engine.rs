@@ -263,11 +263,14 @@ struct ThreadData {
     /// Sequence number of the thread's latest op: a parked waiter is still waiting exactly
     /// while this is its wait's sequence number (its next op means the wait returned).
     last_seq: u64,
+    /// Sequence number of its latest parked wait.
+    park_seq: Option<u64>,
     /// Vector-clock snapshots by epoch: each incoming synchronization (spawn, join, a woken
     /// wait, a run_begin, ...) adds one; the last is the current one. Between them only the
     /// thread's own component moves, and that is the step's sequence number. Bounded: the
     /// recent ones are kept exactly, older ones only at power-of-two epochs (see `vc_merge`).
-    snaps: Vec<(u32, Box<[u64]>)>,
+    /// Each is (epoch, sequence number of the op that made it, clock).
+    snaps: Vec<(u32, u64, Box<[u64]>)>,
     epoch: u32,
     /// Clocks received but not yet merged (they take effect at the thread's next op).
     incoming: Vec<Box<[u64]>>,
@@ -1107,9 +1110,10 @@ impl Engine {
                 acq_list: Vec::new(),
                 waits: Vec::new(),
                 last_seq: 0,
+                park_seq: None,
                 deferred: Vec::new(),
                 running: Vec::new(),
-                snaps: vec![(0, Box::default())],
+                snaps: vec![(0, 0, Box::default())],
                 epoch: 0,
                 incoming: Vec::new(),
                 start: Step {

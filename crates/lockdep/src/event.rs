@@ -8,7 +8,7 @@ use std::time::Duration;
 use lockdep_core::ObjKind;
 use parking_lot::{Condvar as PlCondvar, Mutex as PlMutex};
 
-use crate::hooks::{self, Meta, Site};
+use crate::hooks::{self, Ev, Meta, SigCell, Site};
 
 /// A one-shot (or reusable with [`Completion::reinit`]) completion, like the kernel's
 /// `struct completion`: `wait` blocks until `complete` (one waiter) or `complete_all`.
@@ -16,6 +16,8 @@ use crate::hooks::{self, Meta, Site};
 pub struct Completion {
     site: Site,
     meta: Meta,
+    /// The fast path's word for `done` (see `fast`).
+    cell: SigCell,
     /// Completions not yet consumed (`u32::MAX` after `complete_all`).
     done: PlMutex<u32>,
     cv: PlCondvar,
@@ -28,6 +30,7 @@ impl Completion {
         Completion {
             site: Site::caller(),
             meta: Meta::new(),
+            cell: SigCell::new(),
             done: PlMutex::new(0),
             cv: PlCondvar::new(),
         }
@@ -38,6 +41,7 @@ impl Completion {
         Completion {
             site: Site::named(class),
             meta: Meta::new(),
+            cell: SigCell::new(),
             done: PlMutex::new(0),
             cv: PlCondvar::new(),
         }
@@ -47,13 +51,21 @@ impl Completion {
         self.meta.get(self.site, ObjKind::Completion)
     }
 
+    fn ev(&self) -> Ev<'_> {
+        Ev {
+            obj: self.obj(),
+            class: self.site,
+            cells: std::slice::from_ref(&self.cell),
+        }
+    }
+
     /// Waits until completed. Validated before it blocks; a wait that finds it already
     /// completed does not count as a wait.
     #[track_caller]
     pub fn wait(&self) {
         let site = Location::caller();
         let mut done = self.done.lock();
-        hooks::wait(self.obj(), *done == 0, false, site);
+        hooks::ev_wait(self.ev(), *done == 0, false, site);
         let _p = (*done == 0)
             .then(|| {
                 hooks::park(
@@ -77,7 +89,7 @@ impl Completion {
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let site = Location::caller();
         let mut done = self.done.lock();
-        hooks::wait(self.obj(), *done == 0, true, site);
+        hooks::ev_wait(self.ev(), *done == 0, true, site);
         if *done == 0 {
             let _ = self.cv.wait_while_for(&mut done, |d| *d == 0, timeout);
         }
@@ -93,7 +105,7 @@ impl Completion {
     /// Wakes one waiter (or lets the next `wait` through).
     #[track_caller]
     pub fn complete(&self) {
-        hooks::signal(self.obj(), false, Location::caller());
+        hooks::ev_signal(self.ev(), false, Location::caller());
         let mut done = self.done.lock();
         // `u32::MAX` means completed for all: it stays so.
         *done = done.saturating_add(1);
@@ -103,7 +115,7 @@ impl Completion {
     /// Wakes every waiter, now and later.
     #[track_caller]
     pub fn complete_all(&self) {
-        hooks::signal(self.obj(), true, Location::caller());
+        hooks::ev_signal(self.ev(), true, Location::caller());
         *self.done.lock() = u32::MAX;
         self.cv.notify_all();
     }
@@ -128,6 +140,8 @@ impl Default for Completion {
 pub struct WaitGroup {
     site: Site,
     meta: Meta,
+    /// The fast path's word for `zero` (see `fast`).
+    cell: SigCell,
     count: PlMutex<usize>,
     cv: PlCondvar,
 }
@@ -139,6 +153,7 @@ impl WaitGroup {
         WaitGroup {
             site: Site::caller(),
             meta: Meta::new(),
+            cell: SigCell::new(),
             count: PlMutex::new(0),
             cv: PlCondvar::new(),
         }
@@ -149,6 +164,7 @@ impl WaitGroup {
         WaitGroup {
             site: Site::named(class),
             meta: Meta::new(),
+            cell: SigCell::new(),
             count: PlMutex::new(0),
             cv: PlCondvar::new(),
         }
@@ -158,10 +174,18 @@ impl WaitGroup {
         self.meta.get(self.site, ObjKind::Counter)
     }
 
+    fn ev(&self) -> Ev<'_> {
+        Ev {
+            obj: self.obj(),
+            class: self.site,
+            cells: std::slice::from_ref(&self.cell),
+        }
+    }
+
     /// One more piece of work in flight.
     #[track_caller]
     pub fn add(&self) {
-        hooks::inc(self.obj(), Location::caller());
+        hooks::inc(self.ev(), Location::caller());
         *self.count.lock() += 1;
     }
 
@@ -171,7 +195,7 @@ impl WaitGroup {
     /// When the count is already zero.
     #[track_caller]
     pub fn done(&self) {
-        hooks::dec(self.obj(), Location::caller());
+        hooks::dec(self.ev(), Location::caller());
         let mut c = self.count.lock();
         *c = c
             .checked_sub(1)
@@ -187,7 +211,7 @@ impl WaitGroup {
     pub fn wait(&self) {
         let site = Location::caller();
         let mut c = self.count.lock();
-        hooks::wait_zero(self.obj(), *c != 0, false, site);
+        hooks::wait_zero(self.ev(), *c != 0, false, site);
         let _p = (*c != 0)
             .then(|| {
                 hooks::park(

@@ -28,7 +28,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use lockdep_core::{Engine, KnownChain, Mode, ObjId, ThreadId, mix};
+use lockdep_core::{Engine, KnownChain, Mode, NodeKind, ObjId, ThreadId, mix};
 
 /// What every fast acquire compares with its thread's copy, so that one load covers all the
 /// process-wide reasons to go the slow way: bit 0 is set while a trace is being recorded
@@ -106,6 +106,14 @@ struct Local {
     cache: Vec<(u64, u64)>,
     /// Source of idents that match nothing (holds the fast path cannot describe).
     unique: u64,
+    /// The engine's [`Engine::signal_token`] after the latest slow op (0: none): the key
+    /// space of the signals this thread may skip (see [`try_signal`]).
+    sig_token: u64,
+    /// The sequence number of the thread's latest op the engine saw, for a skipped signal's
+    /// clock ([`Engine::note_signal`]).
+    seq: u64,
+    /// The thread's validator id + 1 as the event cells store it (0: none, or too large).
+    tid: u64,
     /// The thread's validator id once it has one: its exit is reported when this is dropped.
     exit_id: Option<u32>,
 }
@@ -135,6 +143,9 @@ impl Local {
             gate: GATE_NONE,
             cache: Vec::new(),
             unique: 0,
+            sig_token: 0,
+            seq: 0,
+            tid: 0,
             exit_id: None,
         }
     }
@@ -365,7 +376,7 @@ fn take_from(l: &mut Local) -> Vec<Pending> {
 /// After a slow op of thread `t` (the caller holds the engine): brings the mirror in line with
 /// the engine's held stack, refreshes the token, and caches the chain of `hold` when the
 /// engine says it is a known one.
-pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, must_sync: bool) {
+pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, cells: &[CellUse<'_>]) {
     slow_op(|l| {
         let plain = l.token.is_some();
         if let Some(h) = hold {
@@ -417,6 +428,23 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, must_s
             l.token = token;
         }
         l.rekey();
+        l.seq = engine.thread_seq(t);
+        l.tid = if u64::from(t.0) < CELL_TID_MASK {
+            u64::from(t.0) + 1
+        } else {
+            0
+        };
+        l.sig_token = engine.signal_token(t).unwrap_or(0);
+        if l.sig_token != 0 {
+            // A signal the engine has just validated under this token: its repeats may be
+            // skipped while the token holds.
+            for u in cells.iter().filter(|u| u.signals) {
+                l.insert(sig_key(l.sig_token, u.class_key, u.kind), 0);
+            }
+        }
+        // After a parked wait the engine counts the thread as waiting until its next op: let
+        // that op reach it.
+        let must_sync = engine.parked(t);
         let gate = publish_foreign(engine.foreign_rekeys());
         l.gate = if must_sync || l.token.is_none() || gate & (GATE_RECORDING | GATE_OFF) != 0 {
             GATE_NONE
@@ -459,4 +487,175 @@ fn publish_foreign(n: u64) -> u64 {
 /// memory); tests and benchmarks use this to show it.
 pub fn slow_ops() -> u64 {
     SLOW_OPS.load(Ordering::Relaxed)
+}
+
+// ---------------------------------------------------------------------------------------
+// Events: the non-parking paths of completions, counters, condvars and channels.
+//
+// Each signalled node of an event object (a completion's `done`, a channel's `avail` and
+// `space`, ...) has a [`SigCell`]: one word, written by slow ops on the object (under the
+// validator's lock) and read (and, for a signal, compare-exchanged) by fast ones. What it
+// allows, each exact (the engine would change nothing else):
+// - a signal by thread T is skipped when T holds no lock, the engine validated the same
+//   signal under T's current [`Engine::signal_token`] (so rule (a) has no new edge), and the
+//   node has no waiter (rule (b) and the wake-ups have nothing to do). The one thing the
+//   engine would change, the node's last signal (the clock a later wait merges), is left in
+//   the cell as "T right after its op `seq`"; the next slow op on the object hands it over
+//   ([`Engine::note_signal`]) before anything else, which gives the engine the same clock
+//   (T has had no op in between that the engine saw).
+// - a wait that did not park is skipped when the node's last signal is the waiting thread's
+//   own: merging one's own clock changes nothing.
+// - a counter's `inc` is skipped once the engine knows the counter: it creates no obligation.
+// None of them is taken while the thread's next op must reach the engine (the same [`GATE`]
+// and per-thread checks as a fast acquire: recording, policy off, a wait still counted as
+// parked).
+
+/// Cell bit: the engine knows the node.
+const CELL_KNOWN: u64 = 1 << 63;
+/// Cell bit: no waiter the engine may count as waiting.
+const CELL_OPEN: u64 = 1 << 62;
+const CELL_TID_SHIFT: u32 = 44;
+const CELL_TID_MASK: u64 = (1 << 18) - 1;
+const CELL_SEQ_MASK: u64 = (1 << CELL_TID_SHIFT) - 1;
+
+/// The fast path's word for one signalled node of an event object (see above): known and
+/// open bits, the id + 1 of the thread whose signal was last, and that signal's op sequence
+/// number + 1 if the engine has not been told of it yet.
+#[derive(Debug, Default)]
+pub(crate) struct SigCell(AtomicU64);
+
+impl SigCell {
+    pub(crate) const fn new() -> SigCell {
+        SigCell(AtomicU64::new(0))
+    }
+}
+
+/// What a slow op on an event object does with one of its cells.
+#[derive(Clone, Copy)]
+pub(crate) struct CellUse<'a> {
+    pub(crate) cell: &'a SigCell,
+    pub(crate) obj: ObjId,
+    pub(crate) kind: NodeKind,
+    /// The op signals this node (it becomes the node's last signaller).
+    pub(crate) signals: bool,
+    /// The object's class key (signals are cached per class and node).
+    pub(crate) class_key: usize,
+}
+
+fn sig_key(token: u64, class_key: usize, kind: NodeKind) -> u64 {
+    mix(mix(token, class_key as u64), 0x6576_0000 | kind as u64)
+}
+
+/// The node's last signaller (id + 1), 0 if none.
+fn cell_tid(c: u64) -> u64 {
+    c >> CELL_TID_SHIFT & CELL_TID_MASK
+}
+
+/// A signal the engine need not see now (see the section's docs). False: make it slow.
+#[inline]
+pub(crate) fn try_signal(cell: &SigCell, class_key: usize, kind: NodeKind) -> bool {
+    let gate = GATE.load(Ordering::Relaxed);
+    fast_op(|l| l.gate == gate && l.signal(cell, class_key, kind)).unwrap_or(false)
+}
+
+/// A channel receive that did not park: it observes `avail` (the thread's own last send)
+/// and signals `space`, both skipped or neither.
+#[inline]
+pub(crate) fn try_observe_signal(
+    observed: &SigCell,
+    signalled: &SigCell,
+    class_key: usize,
+    kind: NodeKind,
+) -> bool {
+    let gate = GATE.load(Ordering::Relaxed);
+    fast_op(|l| l.gate == gate && l.observes(observed) && l.signal(signalled, class_key, kind))
+        .unwrap_or(false)
+}
+
+impl Local {
+    /// [`try_signal`] past the gate check.
+    #[inline(always)]
+    fn signal(&mut self, cell: &SigCell, class_key: usize, kind: NodeKind) -> bool {
+        if !self.held.is_empty() || self.sig_token == 0 || self.tid == 0 {
+            return false;
+        }
+        let c = cell.0.load(Ordering::Acquire);
+        let new = CELL_KNOWN | CELL_OPEN | self.tid << CELL_TID_SHIFT | (self.seq + 1);
+        // The same skipped signal already stands: this thread left it since its latest slow
+        // op (which would have changed `seq`), so under the same token: nothing to check or
+        // write.
+        if c == new {
+            return true;
+        }
+        if c & CELL_OPEN == 0
+            || self.seq >= CELL_SEQ_MASK
+            || !self.cached(sig_key(self.sig_token, class_key, kind), 0)
+        {
+            return false;
+        }
+        cell.0
+            .compare_exchange(c, new, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Whether the node's last signal is this thread's own.
+    #[inline(always)]
+    fn observes(&self, cell: &SigCell) -> bool {
+        let c = cell.0.load(Ordering::Acquire);
+        self.tid != 0 && c & CELL_KNOWN != 0 && cell_tid(c) == self.tid
+    }
+}
+
+/// A wait that did not park, skipped when the node's last signal is this thread's.
+#[inline]
+pub(crate) fn try_observe(cell: &SigCell) -> bool {
+    let gate = GATE.load(Ordering::Relaxed);
+    fast_op(|l| l.gate == gate && l.observes(cell)).unwrap_or(false)
+}
+
+/// An op that changes nothing once the engine knows the node (a counter's `inc`).
+#[inline]
+pub(crate) fn try_known(cell: &SigCell) -> bool {
+    let gate = GATE.load(Ordering::Relaxed);
+    fast_op(|l| l.gate == gate && cell.0.load(Ordering::Acquire) & CELL_KNOWN != 0).unwrap_or(false)
+}
+
+/// First thing in a slow op on an event object (the caller holds the engine): closes each
+/// cell to fast signals and hands the engine a signal it was not told of. Returns the cells'
+/// previous words, for [`settle_cells`].
+pub(crate) fn open_cells(uses: &[CellUse<'_>], engine: &mut Engine) -> [u64; 2] {
+    let mut prev = [0; 2];
+    for (u, p) in uses.iter().zip(prev.iter_mut()) {
+        let c = u.cell.0.swap(0, Ordering::AcqRel);
+        let pending = c & CELL_SEQ_MASK;
+        if pending != 0 {
+            let from = ThreadId((cell_tid(c) - 1) as u32);
+            engine.note_signal(u.obj, u.kind, from, pending - 1);
+        }
+        *p = c;
+    }
+    prev
+}
+
+/// Last thing in a slow op of thread `t` on an event object: each cell says again what the
+/// engine now knows of its node.
+pub(crate) fn settle_cells(uses: &[CellUse<'_>], prev: [u64; 2], t: ThreadId, engine: &Engine) {
+    let tid = u64::from(t.0) + 1;
+    for (u, p) in uses.iter().zip(prev) {
+        let last = if u.signals && tid <= CELL_TID_MASK {
+            tid
+        } else if u.signals {
+            0
+        } else {
+            cell_tid(p)
+        };
+        let mut c = last << CELL_TID_SHIFT;
+        if engine.event_known(u.obj, u.kind) {
+            c |= CELL_KNOWN;
+            if engine.event_open(u.obj, u.kind) {
+                c |= CELL_OPEN;
+            }
+        }
+        u.cell.0.store(c, Ordering::Release);
+    }
 }

@@ -8,10 +8,12 @@
 mod imp {
     use std::panic::Location;
 
-    use lockdep_core::{FlushKind, Mode, ObjId, ObjKind, Op, Produce};
+    use lockdep_core::{FlushKind, Mode, NodeKind, ObjId, ObjKind, Op, Produce};
 
     use crate::class::LockClass;
     pub(crate) use crate::class::Meta;
+    pub(crate) use crate::fast::SigCell;
+    use crate::fast::{self, CellUse};
     use crate::state;
 
     /// An object id in the validator.
@@ -221,35 +223,6 @@ mod imp {
         );
     }
 
-    pub(crate) fn cond_wait(
-        condvar: Obj,
-        mutex: Obj,
-        timeout: bool,
-        site: &'static Location<'static>,
-    ) {
-        op(
-            |thread| Op::CondWait {
-                thread,
-                condvar,
-                mutex,
-                parked: true,
-                timeout,
-            },
-            site,
-        );
-    }
-
-    pub(crate) fn notify(condvar: Obj, all: bool, site: &'static Location<'static>) {
-        op(
-            |thread| Op::Notify {
-                thread,
-                condvar,
-                all,
-            },
-            site,
-        );
-    }
-
     pub(crate) fn wait(event: Obj, parked: bool, timeout: bool, site: &'static Location<'static>) {
         op(
             |thread| Op::Wait {
@@ -275,61 +248,198 @@ mod imp {
         op(|thread| Op::ObligationEnd { thread, event }, site);
     }
 
-    pub(crate) fn inc(counter: Obj, site: &'static Location<'static>) {
-        op(|thread| Op::Inc { thread, counter }, site);
+    /// An event object as its fast path sees it: its id, its class and the cell of each node
+    /// it signals (one, or a channel's `avail` then `space`).
+    #[derive(Clone, Copy)]
+    pub(crate) struct Ev<'a> {
+        pub(crate) obj: Obj,
+        pub(crate) class: Site,
+        pub(crate) cells: &'a [SigCell],
     }
 
-    pub(crate) fn dec(counter: Obj, site: &'static Location<'static>) {
-        op(|thread| Op::Dec { thread, counter }, site);
+    impl Ev<'_> {
+        fn cell(&self, i: usize, kind: NodeKind, signals: bool) -> CellUse<'_> {
+            CellUse {
+                cell: &self.cells[i],
+                obj: self.obj,
+                kind,
+                signals,
+                class_key: self.class.key(),
+            }
+        }
     }
 
-    pub(crate) fn wait_zero(
-        counter: Obj,
+    /// A slow op on an event object: its cells are brought up to date with the engine.
+    fn ev_op(
+        f: impl FnOnce(lockdep_core::ThreadId) -> Op,
+        cells: &[CellUse<'_>],
+        site: &'static Location<'static>,
+    ) {
+        if state::policy() == state::Policy::Off {
+            return;
+        }
+        let t = state::current_thread();
+        state::apply_on_cells(f(t), Some(site), cells);
+    }
+
+    /// A completion's wait: one that did not park on the thread's own completion is skipped.
+    pub(crate) fn ev_wait(
+        e: Ev<'_>,
         parked: bool,
         timeout: bool,
         site: &'static Location<'static>,
     ) {
-        op(
+        if !parked && fast::try_observe(&e.cells[0]) {
+            return;
+        }
+        let event = e.obj;
+        ev_op(
+            |thread| Op::Wait {
+                thread,
+                event,
+                parked,
+                timeout,
+            },
+            &[e.cell(0, NodeKind::Done, false)],
+            site,
+        );
+    }
+
+    pub(crate) fn ev_signal(e: Ev<'_>, all: bool, site: &'static Location<'static>) {
+        if fast::try_signal(&e.cells[0], e.class.key(), NodeKind::Done) {
+            return;
+        }
+        let event = e.obj;
+        ev_op(
+            |thread| Op::Signal { thread, event, all },
+            &[e.cell(0, NodeKind::Done, true)],
+            site,
+        );
+    }
+
+    pub(crate) fn cond_wait(
+        e: Ev<'_>,
+        mutex: Obj,
+        timeout: bool,
+        site: &'static Location<'static>,
+    ) {
+        let condvar = e.obj;
+        ev_op(
+            |thread| Op::CondWait {
+                thread,
+                condvar,
+                mutex,
+                parked: true,
+                timeout,
+            },
+            &[e.cell(0, NodeKind::Notified, false)],
+            site,
+        );
+    }
+
+    pub(crate) fn notify(e: Ev<'_>, all: bool, site: &'static Location<'static>) {
+        if fast::try_signal(&e.cells[0], e.class.key(), NodeKind::Notified) {
+            return;
+        }
+        let condvar = e.obj;
+        ev_op(
+            |thread| Op::Notify {
+                thread,
+                condvar,
+                all,
+            },
+            &[e.cell(0, NodeKind::Notified, true)],
+            site,
+        );
+    }
+
+    /// A counter's `inc` changes nothing once the engine knows the counter.
+    pub(crate) fn inc(e: Ev<'_>, site: &'static Location<'static>) {
+        if fast::try_known(&e.cells[0]) {
+            return;
+        }
+        let counter = e.obj;
+        ev_op(
+            |thread| Op::Inc { thread, counter },
+            &[e.cell(0, NodeKind::Zero, false)],
+            site,
+        );
+    }
+
+    pub(crate) fn dec(e: Ev<'_>, site: &'static Location<'static>) {
+        if fast::try_signal(&e.cells[0], e.class.key(), NodeKind::Zero) {
+            return;
+        }
+        let counter = e.obj;
+        ev_op(
+            |thread| Op::Dec { thread, counter },
+            &[e.cell(0, NodeKind::Zero, true)],
+            site,
+        );
+    }
+
+    pub(crate) fn wait_zero(
+        e: Ev<'_>,
+        parked: bool,
+        timeout: bool,
+        site: &'static Location<'static>,
+    ) {
+        if !parked && fast::try_observe(&e.cells[0]) {
+            return;
+        }
+        let counter = e.obj;
+        ev_op(
             |thread| Op::WaitZero {
                 thread,
                 counter,
                 parked,
                 timeout,
             },
+            &[e.cell(0, NodeKind::Zero, false)],
             site,
         );
     }
 
-    pub(crate) fn send(
-        channel: Obj,
-        parked: bool,
-        timeout: bool,
-        site: &'static Location<'static>,
-    ) {
-        op(
+    /// A channel send signals `avail` (cell 0); a parked one first waits for `space`.
+    pub(crate) fn send(e: Ev<'_>, parked: bool, timeout: bool, site: &'static Location<'static>) {
+        if !parked && fast::try_signal(&e.cells[0], e.class.key(), NodeKind::Avail) {
+            return;
+        }
+        let channel = e.obj;
+        ev_op(
             |thread| Op::Send {
                 thread,
                 channel,
                 parked,
                 timeout,
             },
+            &[
+                e.cell(0, NodeKind::Avail, true),
+                e.cell(1, NodeKind::Space, false),
+            ],
             site,
         );
     }
 
-    pub(crate) fn recv(
-        channel: Obj,
-        parked: bool,
-        timeout: bool,
-        site: &'static Location<'static>,
-    ) {
-        op(
+    /// A channel receive observes (or waits for) `avail` and signals `space` (cell 1).
+    pub(crate) fn recv(e: Ev<'_>, parked: bool, timeout: bool, site: &'static Location<'static>) {
+        if !parked
+            && fast::try_observe_signal(&e.cells[0], &e.cells[1], e.class.key(), NodeKind::Space)
+        {
+            return;
+        }
+        let channel = e.obj;
+        ev_op(
             |thread| Op::Recv {
                 thread,
                 channel,
                 parked,
                 timeout,
             },
+            &[
+                e.cell(0, NodeKind::Avail, false),
+                e.cell(1, NodeKind::Space, true),
+            ],
             site,
         );
     }
@@ -458,11 +568,30 @@ mod imp {
     #[inline(always)]
     pub(crate) fn might_acquire(_: Obj, _: Mode, _: &'static Location<'static>) {}
 
-    #[inline(always)]
-    pub(crate) fn cond_wait(_: Obj, _: Obj, _: bool, _: &'static Location<'static>) {}
+    /// Nothing: validation is compiled away.
+    #[derive(Debug, Default)]
+    pub(crate) struct SigCell;
+
+    impl SigCell {
+        #[inline(always)]
+        pub(crate) const fn new() -> SigCell {
+            SigCell
+        }
+    }
+
+    /// Nothing: validation is compiled away.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Ev<'a> {
+        pub(crate) obj: Obj,
+        pub(crate) class: Site,
+        pub(crate) cells: &'a [SigCell],
+    }
 
     #[inline(always)]
-    pub(crate) fn notify(_: Obj, _: bool, _: &'static Location<'static>) {}
+    pub(crate) fn cond_wait(_: Ev<'_>, _: Obj, _: bool, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn notify(_: Ev<'_>, _: bool, _: &'static Location<'static>) {}
 
     #[inline(always)]
     pub(crate) fn wait(_: Obj, _: bool, _: bool, _: &'static Location<'static>) {}
@@ -471,19 +600,25 @@ mod imp {
     pub(crate) fn signal(_: Obj, _: bool, _: &'static Location<'static>) {}
 
     #[inline(always)]
-    pub(crate) fn inc(_: Obj, _: &'static Location<'static>) {}
+    pub(crate) fn ev_wait(_: Ev<'_>, _: bool, _: bool, _: &'static Location<'static>) {}
 
     #[inline(always)]
-    pub(crate) fn dec(_: Obj, _: &'static Location<'static>) {}
+    pub(crate) fn ev_signal(_: Ev<'_>, _: bool, _: &'static Location<'static>) {}
 
     #[inline(always)]
-    pub(crate) fn wait_zero(_: Obj, _: bool, _: bool, _: &'static Location<'static>) {}
+    pub(crate) fn inc(_: Ev<'_>, _: &'static Location<'static>) {}
 
     #[inline(always)]
-    pub(crate) fn send(_: Obj, _: bool, _: bool, _: &'static Location<'static>) {}
+    pub(crate) fn dec(_: Ev<'_>, _: &'static Location<'static>) {}
 
     #[inline(always)]
-    pub(crate) fn recv(_: Obj, _: bool, _: bool, _: &'static Location<'static>) {}
+    pub(crate) fn wait_zero(_: Ev<'_>, _: bool, _: bool, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn send(_: Ev<'_>, _: bool, _: bool, _: &'static Location<'static>) {}
+
+    #[inline(always)]
+    pub(crate) fn recv(_: Ev<'_>, _: bool, _: bool, _: &'static Location<'static>) {}
 
     #[inline(always)]
     pub(crate) fn obligation_begin(_: Obj, _: &'static Location<'static>) {}

@@ -12,28 +12,39 @@ pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, 
 
 use lockdep_core::ObjKind;
 
-use crate::hooks::{self, Meta, Site};
+use crate::hooks::{self, Ev, Meta, SigCell, Site};
 
 /// The channel's identity for the validator, shared by its ends.
 #[derive(Debug)]
 struct Chan {
     site: Site,
     meta: Meta,
+    /// The fast path's words for `avail` and `space` (see `fast`).
+    cells: [SigCell; 2],
 }
 
 impl Chan {
-    fn obj(&self) -> hooks::Obj {
-        self.meta.get(self.site, ObjKind::Channel)
+    fn new(site: Site) -> Chan {
+        Chan {
+            site,
+            meta: Meta::new(),
+            cells: [SigCell::new(), SigCell::new()],
+        }
+    }
+
+    fn ev(&self) -> Ev<'_> {
+        Ev {
+            obj: self.meta.get(self.site, ObjKind::Channel),
+            class: self.site,
+            cells: &self.cells,
+        }
     }
 }
 
 /// `std::sync::mpsc::channel`: an unbounded channel (a send never blocks).
 #[track_caller]
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
-    let chan = Arc::new(Chan {
-        site: Site::caller(),
-        meta: Meta::new(),
-    });
+    let chan = Arc::new(Chan::new(Site::caller()));
     let (tx, rx) = std::sync::mpsc::channel();
     (
         Sender {
@@ -47,10 +58,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 /// `std::sync::mpsc::sync_channel`: bounded (`0` = rendezvous).
 #[track_caller]
 pub fn sync_channel<T>(bound: usize) -> (SyncSender<T>, Receiver<T>) {
-    let chan = Arc::new(Chan {
-        site: Site::caller(),
-        meta: Meta::new(),
-    });
+    let chan = Arc::new(Chan::new(Site::caller()));
     let (tx, rx) = std::sync::mpsc::sync_channel(bound);
     (
         SyncSender {
@@ -81,7 +89,7 @@ impl<T> Sender<T> {
     /// Sends (never blocks).
     #[track_caller]
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
-        hooks::send(self.chan.obj(), false, false, Location::caller());
+        hooks::send(self.chan.ev(), false, false, Location::caller());
         self.inner.send(t)
     }
 }
@@ -109,11 +117,11 @@ impl<T> SyncSender<T> {
         let site = Location::caller();
         match self.inner.try_send(t) {
             Ok(()) => {
-                hooks::send(self.chan.obj(), false, false, site);
+                hooks::send(self.chan.ev(), false, false, site);
                 Ok(())
             }
             Err(TrySendError::Full(t)) => {
-                hooks::send(self.chan.obj(), true, false, site);
+                hooks::send(self.chan.ev(), true, false, site);
                 self.inner.send(t)
             }
             Err(TrySendError::Disconnected(t)) => Err(SendError(t)),
@@ -125,7 +133,7 @@ impl<T> SyncSender<T> {
     pub fn try_send(&self, t: T) -> Result<(), TrySendError<T>> {
         let r = self.inner.try_send(t);
         if r.is_ok() {
-            hooks::send(self.chan.obj(), false, false, Location::caller());
+            hooks::send(self.chan.ev(), false, false, Location::caller());
         }
         r
     }
@@ -145,11 +153,11 @@ impl<T> Receiver<T> {
         let site = Location::caller();
         match self.inner.try_recv() {
             Ok(t) => {
-                hooks::recv(self.chan.obj(), false, false, site);
+                hooks::recv(self.chan.ev(), false, false, site);
                 Ok(t)
             }
             Err(TryRecvError::Empty) => {
-                hooks::recv(self.chan.obj(), true, false, site);
+                hooks::recv(self.chan.ev(), true, false, site);
                 self.inner.recv()
             }
             Err(TryRecvError::Disconnected) => Err(RecvError),
@@ -161,7 +169,7 @@ impl<T> Receiver<T> {
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         let r = self.inner.try_recv();
         if r.is_ok() {
-            hooks::recv(self.chan.obj(), false, false, Location::caller());
+            hooks::recv(self.chan.ev(), false, false, Location::caller());
         }
         r
     }
@@ -172,11 +180,11 @@ impl<T> Receiver<T> {
         let site = Location::caller();
         match self.inner.try_recv() {
             Ok(t) => {
-                hooks::recv(self.chan.obj(), false, true, site);
+                hooks::recv(self.chan.ev(), false, true, site);
                 Ok(t)
             }
             Err(TryRecvError::Empty) => {
-                hooks::recv(self.chan.obj(), true, true, site);
+                hooks::recv(self.chan.ev(), true, true, site);
                 self.inner.recv_timeout(timeout)
             }
             Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),

@@ -160,8 +160,9 @@ impl State {
 /// Starts recording the run to `path` as a trace v1 file (`lockdep check` replays it to the
 /// same report signatures). Objects and threads already known are declared first.
 ///
-/// Locks held when recording starts are not in the trace: start it before the program takes
-/// locks (or set `LOCKDEP_TRACE`, which starts with the validator).
+/// Locks held when recording starts are not in the trace, nor the latest signal of an event
+/// whose signals the fast path skipped: start it before the program takes locks or signals
+/// events (or set `LOCKDEP_TRACE`, which starts with the validator).
 pub fn record_to(path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
     let mut w = open_recorder(path.as_ref())?;
     with_state(|st| {
@@ -202,7 +203,7 @@ pub(crate) fn exit_notice(t: ThreadId, pending: Vec<fast::Pending>) {
     if policy() == Policy::Off {
         return;
     }
-    apply_with(Op::Exit { thread: t }, None, None, pending);
+    apply_with(Op::Exit { thread: t }, None, None, pending, &[]);
 }
 
 thread_local! {
@@ -385,30 +386,34 @@ impl State {
 
 /// Applies one op for the calling thread and dispatches the reports it raised.
 pub(crate) fn apply(op: Op, site: Option<&'static Location<'static>>) {
-    apply_with(op, site, None, fast::take_pending());
+    apply_with(op, site, None, fast::take_pending(), &[]);
+}
+
+/// [`apply`] for an op on an event object with fast-path cells (see `fast`'s event section).
+pub(crate) fn apply_on_cells(
+    op: Op,
+    site: Option<&'static Location<'static>>,
+    cells: &[fast::CellUse<'_>],
+) {
+    apply_with(op, site, None, fast::take_pending(), cells);
 }
 
 /// [`apply`], after handing the engine the thread's `pending` fast-path acquires; `hold`
-/// describes an acquire op for the fast path's mirror.
+/// describes an acquire op for the fast path's mirror, `cells` the event cells of the
+/// object the op is on.
 fn apply_with(
     op: Op,
     site: Option<&'static Location<'static>>,
     hold: Option<fast::NewHold>,
     pending: Vec<fast::Pending>,
+    cells: &[fast::CellUse<'_>],
 ) {
     let (reports, handler) = with_state(|st| {
         let before = st.engine.reports().len();
         let thread = op.thread();
-        // After a wait the engine counts the thread as parked until its next op: let that op
-        // reach it.
-        let must_sync = !matches!(
-            op,
-            Op::Acquire { .. }
-                | Op::Release { .. }
-                | Op::Free { .. }
-                | Op::New { .. }
-                | Op::ThreadClass { .. }
-        );
+        // A signal skipped by the fast path reaches the engine before anything else on the
+        // object (a wait may be about to observe it).
+        let prev_cells = fast::open_cells(cells, &mut st.engine);
         if let Some(thread) = thread {
             for p in pending {
                 let site = st.site_id(p.site);
@@ -475,7 +480,8 @@ fn apply_with(
             st.apply(&Event::from(undo));
         }
         if let Some(thread) = thread {
-            fast::resync(thread, &st.engine, hold, must_sync);
+            fast::settle_cells(cells, prev_cells, thread, &st.engine);
+            fast::resync(thread, &st.engine, hold, cells);
         }
         (new, st.handler.clone())
     });
@@ -639,6 +645,7 @@ fn acquire_slow(
         Some(site),
         Some(hold),
         fast::take_pending(),
+        &[],
     );
 }
 

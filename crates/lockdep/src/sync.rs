@@ -29,7 +29,7 @@ pub use crate::mpsc;
 
 use lockdep_core::{Mode, ObjKind};
 
-use crate::hooks::{self, Meta, Obj, Site};
+use crate::hooks::{self, Ev, Meta, Obj, SigCell, Site};
 
 /// Maps a std lock result onto ours, wrapping the guard either way.
 fn map_result<G, H>(r: LockResult<G>, wrap: impl FnOnce(G) -> H) -> LockResult<H> {
@@ -403,6 +403,8 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
 pub struct Condvar {
     site: Site,
     meta: Meta,
+    /// The fast path's word for `notified` (see `fast`).
+    cell: SigCell,
     inner: std::sync::Condvar,
 }
 
@@ -413,16 +415,21 @@ impl Condvar {
         Condvar {
             site: Site::caller(),
             meta: Meta::new(),
+            cell: SigCell::new(),
             inner: std::sync::Condvar::new(),
         }
     }
 
-    fn obj(&self) -> Obj {
-        self.meta.get(self.site, ObjKind::Condvar)
+    fn ev(&self) -> Ev<'_> {
+        Ev {
+            obj: self.meta.get(self.site, ObjKind::Condvar),
+            class: self.site,
+            cells: std::slice::from_ref(&self.cell),
+        }
     }
 
     fn annotate_wait(&self, mutex: Obj, timeout: bool, site: &'static Location<'static>) {
-        hooks::cond_wait(self.obj(), mutex, timeout, site);
+        hooks::cond_wait(self.ev(), mutex, timeout, site);
     }
 
     /// Blocks until notified (std's signature).
@@ -496,7 +503,7 @@ impl Condvar {
     }
 
     fn annotate_notify(&self, all: bool, site: &'static Location<'static>) {
-        hooks::notify(self.obj(), all, site);
+        hooks::notify(self.ev(), all, site);
     }
 
     /// Wakes one waiter.

@@ -108,31 +108,38 @@ impl Engine {
     /// synchronizing step. Components hold `seq + 1` (0 = nothing known).
     fn vc_now(&self, t: ThreadId) -> Box<[u64]> {
         let th = self.thread(t);
-        let cur = &th.snaps.last().expect("epoch 0 is always kept").1;
+        let cur = &th.snaps.last().expect("epoch 0 is always kept").2;
         let mut v = vec![0u64; cur.len().max(t.0 as usize + 1)];
         v[..cur.len()].copy_from_slice(cur);
         v[t.0 as usize] = self.seq + 1;
         v.into_boxed_slice()
     }
 
-    /// Merges a received clock into the thread's: a new snapshot when it adds anything.
+    /// Merges a received clock into the thread's: a new snapshot when it adds anything. The
+    /// thread's own component is left out: it is never read (a step is never ordered against
+    /// its own thread, and [`vc_now`](Self::vc_now) sets it), so a thread that observes its
+    /// own signal gets no new snapshot, as the runtime's fast path assumes.
     pub(super) fn vc_merge(&mut self, t: ThreadId, msg: &[u64]) {
+        let seq = self.seq;
         let th = self.thread_mut(t);
-        let cur = &th.snaps.last().expect("epoch 0 is always kept").1;
+        let me = t.0 as usize;
+        let cur = &th.snaps.last().expect("epoch 0 is always kept").2;
         if msg
             .iter()
             .enumerate()
-            .all(|(i, &m)| m <= cur.get(i).copied().unwrap_or(0))
+            .all(|(i, &m)| i == me || m <= cur.get(i).copied().unwrap_or(0))
         {
             return;
         }
         let mut v = vec![0u64; cur.len().max(msg.len())];
         v[..cur.len()].copy_from_slice(cur);
         for (i, &m) in msg.iter().enumerate() {
-            v[i] = v[i].max(m);
+            if i != me {
+                v[i] = v[i].max(m);
+            }
         }
         th.epoch += 1;
-        th.snaps.push((th.epoch, v.into_boxed_slice()));
+        th.snaps.push((th.epoch, seq, v.into_boxed_slice()));
         // A thread that receives many messages (a pool worker) would keep one snapshot per
         // message forever. Older epochs keep only power-of-two checkpoints: a dropped epoch
         // is read through the checkpoint before it, a clock no later than the real one, so an
@@ -140,7 +147,7 @@ impl Engine {
         if th.snaps.len() > SNAPS_RECENT + SNAPS_SLACK {
             let keep_from = th.snaps.len() - SNAPS_RECENT;
             let mut i = 0;
-            th.snaps.retain(|(e, _)| {
+            th.snaps.retain(|(e, _, _)| {
                 i += 1;
                 i > keep_from || e.is_power_of_two() || *e == 0
             });
@@ -153,7 +160,131 @@ impl Engine {
             Ok(i) => i,
             Err(i) => i - 1,
         };
-        &th.snaps[i].1
+        &th.snaps[i].2
+    }
+
+    /// The clock `t` sent with a signal made right after its op `at` (its snapshot then, own
+    /// component set); a thinned snapshot is read through the checkpoint before it, which
+    /// can lose an ordering but never gain one.
+    fn clock_after(&self, t: ThreadId, at: u64) -> Box<[u64]> {
+        let th = self.thread(t);
+        let i = th.snaps.partition_point(|s| s.1 <= at).max(1) - 1;
+        let cur = &th.snaps[i].2;
+        let mut v = vec![0u64; cur.len().max(t.0 as usize + 1)];
+        v[..cur.len()].copy_from_slice(cur);
+        v[t.0 as usize] = at + 1;
+        v.into_boxed_slice()
+    }
+
+    /// The existing node of an event object for `kind` (`None` before its first use).
+    fn known_node(&self, obj: ObjId, kind: NodeKind) -> Option<u32> {
+        let o = self.objs.get(obj.0 as usize)?.as_ref()?;
+        if o.decl.kind.is_lock() {
+            return None;
+        }
+        self.event_nodes.get(&(kind as u8, o.decl.class.0)).copied()
+    }
+
+    /// For a caller that skips repeated signals (the runtime's event fast path): a token of
+    /// everything signal rule (a) depends on for `t` — its chain-key base and context (as
+    /// [`fast_token`](Self::fast_token)), its signal window (start and the lock classes taken
+    /// in it). `None` when a signal needs more than that: locks held, an obligation open (its
+    /// window is per object), or a context the fast path leaves alone. A signal of one event
+    /// class validated under a token adds no edge when repeated under the same token with no
+    /// waiter pending ([`event_open`](Self::event_open)): only the event's last signal
+    /// changes, which [`note_signal`](Self::note_signal) hands over.
+    pub fn signal_token(&self, t: ThreadId) -> Option<u64> {
+        let base = self.fast_token(t)?;
+        let th = self.threads.get(t.0 as usize)?.as_ref()?;
+        if !th.held.is_empty()
+            || !th.incoming.is_empty()
+            || th
+                .owed
+                .iter()
+                .any(|o| matches!(o.src, OwedSrc::Obligation(..)))
+        {
+            return None;
+        }
+        Some(mix(mix(base, th.acq_list.len() as u64), 0x7369_676e_616c))
+    }
+
+    /// Whether `obj`'s `kind` node exists.
+    pub fn event_known(&self, obj: ObjId, kind: NodeKind) -> bool {
+        self.known_node(obj, kind).is_some()
+    }
+
+    /// Whether `obj`'s `kind` node exists and has no waiter the engine may still count as
+    /// waiting: a signal then wakes nobody and rule (b) adds nothing. Only a parked wait on
+    /// `obj` makes it false again.
+    pub fn event_open(&self, obj: ObjId, kind: NodeKind) -> bool {
+        let Some(n) = self.known_node(obj, kind) else {
+            return false;
+        };
+        self.waiters.get(&(obj.0, n)).is_none_or(|list| {
+            list.iter().all(|&(w, s)| {
+                self.threads
+                    .get(w.0 as usize)
+                    .and_then(Option::as_ref)
+                    .is_none_or(|wt| wt.last_seq != s)
+            })
+        })
+    }
+
+    /// A signal of `obj`'s `kind` node that `from` made without telling the engine, right
+    /// after its op numbered `at` ([`thread_seq`](Self::thread_seq) then): it becomes the
+    /// node's last signal, as if made then, for the waits that observe it.
+    pub fn note_signal(&mut self, obj: ObjId, kind: NodeKind, from: ThreadId, at: u64) {
+        let Some(n) = self.known_node(obj, kind) else {
+            return;
+        };
+        if self
+            .threads
+            .get(from.0 as usize)
+            .is_none_or(Option::is_none)
+        {
+            return;
+        }
+        let msg = self.clock_after(from, at);
+        self.last_signal.insert((obj.0, n), msg);
+    }
+
+    /// Whether the last signal of `obj`'s `kind` node is one `t` made (observing it then
+    /// merges nothing into `t`'s clock).
+    pub fn last_signal_from(&self, obj: ObjId, kind: NodeKind, t: ThreadId) -> bool {
+        let Some(n) = self.known_node(obj, kind) else {
+            return false;
+        };
+        self.last_signal
+            .get(&(obj.0, n))
+            .is_some_and(|m| self.clock_is_own(t, m))
+    }
+
+    fn clock_is_own(&self, t: ThreadId, m: &[u64]) -> bool {
+        let Some(Some(th)) = self.threads.get(t.0 as usize) else {
+            return false;
+        };
+        let cur = &th.snaps.last().expect("epoch 0 is always kept").2;
+        let me = t.0 as usize;
+        m.iter()
+            .enumerate()
+            .all(|(i, &c)| i == me || c <= cur.get(i).copied().unwrap_or(0))
+    }
+
+    /// The sequence number of `t`'s latest op.
+    pub fn thread_seq(&self, t: ThreadId) -> u64 {
+        self.threads
+            .get(t.0 as usize)
+            .and_then(Option::as_ref)
+            .map_or(0, |th| th.last_seq)
+    }
+
+    /// Whether `t` parked in its latest op and may still count as waiting: its next op must
+    /// reach the engine (it ends the wait) before anything of it is skipped.
+    pub fn parked(&self, t: ThreadId) -> bool {
+        let Some(Some(th)) = self.threads.get(t.0 as usize) else {
+            return false;
+        };
+        th.park_seq == Some(th.last_seq) || !th.incoming.is_empty()
     }
 
     /// Step `a` happens-before step `b` through cross-thread orders (never within a thread:
@@ -474,6 +605,7 @@ impl Engine {
         let seq = self.seq;
         let th = self.thread_mut(t);
         th.last_seq = seq;
+        th.park_seq = Some(seq);
         self.waiters.entry((obj.0, y)).or_default().push((t, seq));
     }
 
