@@ -6,14 +6,15 @@
 #   newdep: the first acquisition of a new dependency, under each backtrace setting
 #   events: event primitives' non-parking paths against their uninstrumented equivalents
 #           (issue #4), and parked round trips
-# usage: scripts/lock-bench.sh [N]      (default 9)
+# usage: scripts/lock-bench.sh [N]      (default 9; BENCHES="locks events" runs only those)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-9}
 cargo bench -q -p lockdep --features always --no-run 2>/dev/null
-python3 - "$n" <<'PY'
+BENCHES=${BENCHES:-locks events newdep} python3 - "$n" <<'PY'
 import json, os, statistics, subprocess, sys
 n = int(sys.argv[1])
+benches = os.environ["BENCHES"].split()
 def run(bench, env, tag, out):
     e = dict(os.environ, **env)
     subprocess.run(["cargo", "bench", "-q", "-p", "lockdep", "--features", "always",
@@ -42,10 +43,13 @@ settings = [
 ]
 out = {}
 for i in range(n):
-    run("locks", {}, "", out)
-    run("events", {}, "", out)
-    for env, tag in settings:
-        run("newdep", env, tag, out)
+    if "locks" in benches:
+        run("locks", {}, "", out)
+    if "events" in benches:
+        run("events", {}, "", out)
+    if "newdep" in benches:
+        for env, tag in settings:
+            run("newdep", env, tag, out)
     print(f"run {i + 1}/{n} done", file=sys.stderr)
 print(f"| group | benchmark | median of {n} medians | ratio to the baseline (parking_lot, else the uninstrumented one): within each run, median (range) |")
 print("|---|---|---|---|")
