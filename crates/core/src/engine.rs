@@ -1137,7 +1137,7 @@ impl Engine {
     /// The common case in one pass with one borrow of each table: a known lock class, no
     /// nest_lock, no context or usage change, and a chain this thread already validated.
     /// Returns false (having changed nothing) when any of that does not hold.
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn fast_acquire(
         &mut self,

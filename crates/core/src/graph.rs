@@ -143,6 +143,8 @@ pub struct Graph {
     active1: Vec<bool>,
     /// Scratch list for `insert_pairs` (kept to avoid an allocation per edge).
     work: Vec<u32>,
+    /// Scratch lists for `region` (its stack, a component's members, a node's neighbours).
+    region_scratch: (Vec<u32>, Vec<u32>, Vec<u32>),
 }
 
 fn key(from: u32, to: u32) -> u64 {
@@ -360,10 +362,11 @@ impl Graph {
     fn region(&mut self, start: u32, forward: bool, bound: u32) -> Vec<u32> {
         let generation = self.generation;
         let mut found = vec![start];
-        let mut stack = vec![start];
+        // Scratch lists kept in the graph: a new edge allocates nothing but its result.
+        let (mut stack, mut members, mut next) = std::mem::take(&mut self.region_scratch);
+        stack.clear();
+        stack.push(start);
         self.set_mark(start, forward, generation);
-        let mut members = Vec::new();
-        let mut next = Vec::new();
         while let Some(c) = stack.pop() {
             members.clear();
             self.component_members(c, &mut members);
@@ -382,6 +385,7 @@ impl Graph {
                 }
             }
         }
+        self.region_scratch = (stack, members, next);
         found
     }
 

@@ -104,11 +104,14 @@ pub fn conflicts(old: Usage, b: usize) -> Option<usize> {
     let state = state_of(b);
     let read = b % 2 == 1;
     let other = 1 - dir_of(b);
-    let mut candidates = vec![bit(state, other, false)];
-    if !read {
-        candidates.push(bit(state, other, true));
-    }
-    candidates.into_iter().find(|&c| old.has(c))
+    // A write conflicts with both the read and the write bit of the other direction.
+    [
+        Some(bit(state, other, false)),
+        (!read).then(|| bit(state, other, true)),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|&c| old.has(c))
 }
 
 #[cfg(test)]
