@@ -111,18 +111,12 @@ mod meta {
 
         #[cold]
         fn declare(&self, site: Site, kind: ObjKind, capacity: Option<u32>) -> ObjId {
-            let id = state::new_object(kind, &class_name(site), 0, capacity);
-            match self
-                .obj
-                .compare_exchange(0, id.0 + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => id,
-                Err(other) => {
-                    // Another thread declared it first: give ours back.
-                    state::drop_object(id);
-                    ObjId(other - 1)
-                }
-            }
+            ObjId(crate::proto::registry::get_or_declare(
+                &self.obj,
+                || state::new_object(kind, &class_name(site), 0, capacity).0,
+                // Another thread declared it first: ours is given back.
+                |id| state::drop_object(ObjId(id)),
+            ))
         }
     }
 

@@ -30,6 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use lockdep_core::{Engine, KnownChain, Mode, NodeKind, ObjId, ThreadId, mix};
 
+use crate::proto::{cell, gate};
+
 /// What every fast acquire compares with its thread's copy, so that one load covers all the
 /// process-wide reasons to go the slow way: bit 0 is set while a trace is being recorded
 /// (every op must then reach the engine in order), bit 1 while the process-wide policy is
@@ -213,11 +215,7 @@ fn slow_op<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
 
 /// Sets or clears a [`GATE`] bit (recording, policy off).
 pub(crate) fn set_gate_bit(bit: u64, on: bool) {
-    if on {
-        GATE.fetch_or(bit, Ordering::Relaxed);
-    } else {
-        GATE.fetch_and(!bit, Ordering::Relaxed);
-    }
+    gate::set_flag(&GATE, bit, on);
 }
 
 /// The calling thread's next op goes the slow way (its policy changed).
@@ -429,7 +427,7 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, cells:
         }
         l.rekey();
         l.seq = engine.thread_seq(t);
-        l.tid = if u64::from(t.0) < CELL_TID_MASK {
+        l.tid = if u64::from(t.0) < cell::TID_MAX {
             u64::from(t.0) + 1
         } else {
             0
@@ -470,16 +468,7 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, cells:
 /// Publishes the engine's foreign-rekey count in [`GATE`] (the caller holds the engine, so
 /// counts are published in order); returns the new word.
 fn publish_foreign(n: u64) -> u64 {
-    let low = GATE_RECORDING | GATE_OFF;
-    let mut g = GATE.load(Ordering::Relaxed);
-    while g >> 2 != n {
-        match GATE.compare_exchange_weak(g, g & low | n << 2, Ordering::Relaxed, Ordering::Relaxed)
-        {
-            Ok(_) => return g & low | n << 2,
-            Err(now) => g = now,
-        }
-    }
-    g
+    gate::publish(&GATE, n)
 }
 
 /// Slow ops so far: ops that took the validator's global lock. A lock taken on a chain the
@@ -510,14 +499,6 @@ pub fn slow_ops() -> u64 {
 // and per-thread checks as a fast acquire: recording, policy off, a wait still counted as
 // parked).
 
-/// Cell bit: the engine knows the node.
-const CELL_KNOWN: u64 = 1 << 63;
-/// Cell bit: no waiter the engine may count as waiting.
-const CELL_OPEN: u64 = 1 << 62;
-const CELL_TID_SHIFT: u32 = 44;
-const CELL_TID_MASK: u64 = (1 << 18) - 1;
-const CELL_SEQ_MASK: u64 = (1 << CELL_TID_SHIFT) - 1;
-
 /// The fast path's word for one signalled node of an event object (see above): known and
 /// open bits, the id + 1 of the thread whose signal was last, and that signal's op sequence
 /// number + 1 if the engine has not been told of it yet.
@@ -546,11 +527,6 @@ fn sig_key(token: u64, class_key: usize, kind: NodeKind) -> u64 {
     mix(mix(token, class_key as u64), 0x6576_0000 | kind as u64)
 }
 
-/// The node's last signaller (id + 1), 0 if none.
-fn cell_tid(c: u64) -> u64 {
-    c >> CELL_TID_SHIFT & CELL_TID_MASK
-}
-
 /// A signal the engine need not see now (see the section's docs). False: make it slow.
 #[inline]
 pub(crate) fn try_signal(cell: &SigCell, class_key: usize, kind: NodeKind) -> bool {
@@ -576,33 +552,23 @@ impl Local {
     /// [`try_signal`] past the gate check.
     #[inline(always)]
     fn signal(&mut self, cell: &SigCell, class_key: usize, kind: NodeKind) -> bool {
-        if !self.held.is_empty() || self.sig_token == 0 || self.tid == 0 {
-            return false;
-        }
-        let c = cell.0.load(Ordering::Acquire);
-        let new = CELL_KNOWN | CELL_OPEN | self.tid << CELL_TID_SHIFT | (self.seq + 1);
-        // The same skipped signal already stands: this thread left it since its latest slow
-        // op (which would have changed `seq`), so under the same token: nothing to check or
-        // write.
-        if c == new {
-            return true;
-        }
-        if c & CELL_OPEN == 0
-            || self.seq >= CELL_SEQ_MASK
-            || !self.cached(sig_key(self.sig_token, class_key, kind), 0)
+        if !self.held.is_empty()
+            || self.sig_token == 0
+            || self.tid == 0
+            || self.seq >= cell::SEQ_MAX
         {
             return false;
         }
-        cell.0
-            .compare_exchange(c, new, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
+        let (token, this) = (self.sig_token, &*self);
+        cell::signal(&cell.0, cell::skipped(self.tid, self.seq), || {
+            this.cached(sig_key(token, class_key, kind), 0)
+        })
     }
 
     /// Whether the node's last signal is this thread's own.
     #[inline(always)]
     fn observes(&self, cell: &SigCell) -> bool {
-        let c = cell.0.load(Ordering::Acquire);
-        self.tid != 0 && c & CELL_KNOWN != 0 && cell_tid(c) == self.tid
+        cell::observes(&cell.0, self.tid)
     }
 }
 
@@ -617,7 +583,7 @@ pub(crate) fn try_observe(cell: &SigCell) -> bool {
 #[inline]
 pub(crate) fn try_known(cell: &SigCell) -> bool {
     let gate = GATE.load(Ordering::Relaxed);
-    fast_op(|l| l.gate == gate && cell.0.load(Ordering::Acquire) & CELL_KNOWN != 0).unwrap_or(false)
+    fast_op(|l| l.gate == gate && cell::known(&cell.0)).unwrap_or(false)
 }
 
 /// First thing in a slow op on an event object (the caller holds the engine): closes each
@@ -626,11 +592,9 @@ pub(crate) fn try_known(cell: &SigCell) -> bool {
 pub(crate) fn open_cells(uses: &[CellUse<'_>], engine: &mut Engine) -> [u64; 2] {
     let mut prev = [0; 2];
     for (u, p) in uses.iter().zip(prev.iter_mut()) {
-        let c = u.cell.0.swap(0, Ordering::AcqRel);
-        let pending = c & CELL_SEQ_MASK;
-        if pending != 0 {
-            let from = ThreadId((cell_tid(c) - 1) as u32);
-            engine.note_signal(u.obj, u.kind, from, pending - 1);
+        let c = cell::close(&u.cell.0);
+        if let Some((tid, at)) = cell::pending(c) {
+            engine.note_signal(u.obj, u.kind, ThreadId((tid - 1) as u32), at);
         }
         *p = c;
     }
@@ -642,20 +606,12 @@ pub(crate) fn open_cells(uses: &[CellUse<'_>], engine: &mut Engine) -> [u64; 2] 
 pub(crate) fn settle_cells(uses: &[CellUse<'_>], prev: [u64; 2], t: ThreadId, engine: &Engine) {
     let tid = u64::from(t.0) + 1;
     for (u, p) in uses.iter().zip(prev) {
-        let last = if u.signals && tid <= CELL_TID_MASK {
-            tid
-        } else if u.signals {
-            0
-        } else {
-            cell_tid(p)
-        };
-        let mut c = last << CELL_TID_SHIFT;
-        if engine.event_known(u.obj, u.kind) {
-            c |= CELL_KNOWN;
-            if engine.event_open(u.obj, u.kind) {
-                c |= CELL_OPEN;
-            }
-        }
-        u.cell.0.store(c, Ordering::Release);
+        cell::settle(
+            &u.cell.0,
+            p,
+            u.signals.then_some(tid),
+            engine.event_known(u.obj, u.kind),
+            engine.event_open(u.obj, u.kind),
+        );
     }
 }

@@ -60,6 +60,7 @@ mod lock;
 pub mod mpsc;
 #[cfg(lockdep_enabled)]
 mod once;
+mod proto;
 pub mod raw;
 mod stack;
 mod state;

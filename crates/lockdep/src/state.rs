@@ -11,6 +11,7 @@ use lockdep_core::{
 use parking_lot::Mutex as PlMutex;
 
 use crate::fast;
+use crate::proto::deliver;
 use crate::stack::{self, Stack};
 
 /// Backtraces kept for new dependencies (a few hundred bytes each); later ones go without,
@@ -448,8 +449,8 @@ fn apply_with(
             // A new dependency: where it was recorded (symbolized only if ever printed).
             st.stacks.insert(seq, Stack::capture());
         }
-        let new: Vec<(Report, ReportStacks)> = st.engine.reports()[before..]
-            .iter()
+        let new: Vec<(Report, ReportStacks)> = deliver::raised(st.engine.reports(), before)
+            .into_iter()
             .map(|r| {
                 let mut stacks = Vec::new();
                 if backtraces {
@@ -488,15 +489,9 @@ fn apply_with(
     // Outside the validator's lock: a handler may use lockdep primitives itself, and
     // symbolizing a backtrace can take a while.
     // Every report is delivered before the panic policy panics (an op can raise several).
-    let mut panic_msg: Option<String> = None;
-    for (r, stacks) in reports {
-        if let Some(m) = dispatch(r, stacks, handler.as_deref()) {
-            match &mut panic_msg {
-                Some(all) => all.push_str(&m),
-                None => panic_msg = Some(m),
-            }
-        }
-    }
+    let panic_msg = deliver::deliver_all(reports, |(r, stacks)| {
+        dispatch(r, stacks, handler.as_deref())
+    });
     if let Some(m) = panic_msg {
         panic!("{m}");
     }
