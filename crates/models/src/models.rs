@@ -169,7 +169,7 @@ fn signal_hand_over_model_catches_a_store_for_the_cas() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Invariant "the fast paths' gate is consistent": publishing the validator's count never loses
+// Invariant "consistent chain cache" (the fast paths' gate): publishing the validator's count never loses
 // a flag set at the same time (a lost recording bit would leave every thread's fast path on
 // while a trace is written, and the trace would miss ops), nor the count.
 
@@ -201,12 +201,12 @@ fn gate_model(publish: Publish) -> impl Fn() + Sync + Send + 'static {
 }
 
 #[test]
-fn gate_keeps_flags_and_count() {
+fn consistent_chain_cache_gate_keeps_flags_and_count() {
     loom::model(gate_model(real_publish));
 }
 
 #[test]
-fn gate_model_catches_a_store_for_the_cas() {
+fn chain_cache_gate_model_catches_a_store_for_the_cas() {
     assert!(fails(gate_model(racy_publish)));
 }
 
