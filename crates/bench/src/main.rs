@@ -374,6 +374,66 @@ fn bench_graph(classes: u32, edges: u32, samples: usize) {
     );
 }
 
+/// Memory per validated chain (issue #6): one thread takes every triple (a, b, c) of three
+/// layers of `layer` classes each: `layer^3` distinct 3-deep chains (plus `layer^2` 2-deep
+/// and `layer` 1-deep ones) over `2 * layer^2` edges (each hold depends on the one below it).
+/// Reports the process's RSS growth per chain (the edges' share included).
+fn bench_chains(layer: u32) {
+    let mut e = Engine::new();
+    let t = ThreadId(0);
+    for c in 0..3 * layer {
+        let name = e.intern(&format!("class{c}"));
+        e.apply(&Event::from(Op::New {
+            obj: ObjId(c),
+            decl: ObjDecl::new(ObjKind::Mutex, name),
+        }))
+        .expect("valid");
+    }
+    let op = |e: &mut Engine, l: u32, acquire: bool| {
+        let op = if acquire {
+            Op::Acquire {
+                thread: t,
+                lock: ObjId(l),
+                mode: Mode::Write,
+                try_: false,
+                subclass: None,
+                nest_lock: None,
+                check: true,
+            }
+        } else {
+            Op::Release {
+                thread: t,
+                lock: ObjId(l),
+            }
+        };
+        e.apply(&Event::from(op)).expect("valid");
+    };
+    let rss0 = rss_kib();
+    let t0 = Instant::now();
+    for a in 0..layer {
+        op(&mut e, a, true);
+        for b in layer..2 * layer {
+            op(&mut e, b, true);
+            for c in 2 * layer..3 * layer {
+                op(&mut e, c, true);
+                op(&mut e, c, false);
+            }
+            op(&mut e, b, false);
+        }
+        op(&mut e, a, false);
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let grew = rss_kib() - rss0;
+    assert!(e.reports().is_empty(), "layered order: no report");
+    let s = e.stats();
+    println!(
+        "chains: {} chains over {} edges in {secs:.1} s; RSS +{grew} KiB: {:.0} bytes per chain",
+        s.chains,
+        s.edges,
+        (grew * 1024) as f64 / s.chains.max(1) as f64,
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -388,8 +448,11 @@ fn main() {
             3,
         ),
         Some("graph") => bench_graph(10_000, 100_000, 10_000),
+        Some("chains") => bench_chains(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100)),
         _ => {
-            eprintln!("usage: lockdep-bench engine [RUNS] [warm|fresh] | check FILE | graph");
+            eprintln!(
+                "usage: lockdep-bench engine [RUNS] [warm|fresh] | check FILE | graph | chains [LAYER]"
+            );
             std::process::exit(2);
         }
     }

@@ -169,9 +169,10 @@ fn signal_hand_over_model_catches_a_store_for_the_cas() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Invariant "consistent chain cache" (the fast paths' gate): publishing the validator's count never loses
-// a flag set at the same time (a lost recording bit would leave every thread's fast path on
-// while a trace is written, and the trace would miss ops), nor the count.
+// Invariant "consistent chain cache" (the fast paths' gate word): publishing the validator's
+// count never loses a flag set at the same time (a lost recording bit would leave every
+// thread's cached chains in use while a trace is written, and the trace would miss ops), nor
+// the count (a lost count would keep chains cached that another thread's op made stale).
 
 type Publish = fn(&AtomicU64, u64);
 
