@@ -468,6 +468,8 @@ pub struct Engine {
     chains: FxHashMap<u64, ChainInfo>,
     /// See [`Engine::foreign_rekeys`].
     foreign_rekeys: u64,
+    /// Classes forgotten so far (part of every fast token: see [`Engine::forget_class`]).
+    class_gen: u64,
     reported: FxHashSet<(String, Severity)>,
     reports: Vec<Report>,
     seq: u64,
@@ -614,14 +616,119 @@ impl Engine {
 
     /// Every dependency edge, as first recorded (for pictures of the graph).
     pub fn edges(&self) -> Vec<EdgeReport> {
-        (0..self.graph.edge_count() as u32)
+        (0..self.graph.edge_slots() as u32)
+            .filter(|&e| self.graph.edge(e).types != 0)
             .map(|e| self.edge_report(e))
             .collect()
     }
 
-    /// Dependency edges recorded so far (it grows when an event records a new dependency).
+    /// Dependency edges in the graph.
     pub fn edge_count(&self) -> usize {
         self.graph.edge_count()
+    }
+
+    /// Dependency edges recorded so far, forgotten ones included: it grows exactly when an
+    /// event records a new dependency.
+    pub fn edges_recorded(&self) -> u64 {
+        self.graph.edges_created()
+    }
+
+    /// Forgets the lock class `name`, every subclass of it: its dependencies (edges in and
+    /// out, pending owed ones), its irq usage, its place in threads' signal windows, and every
+    /// cached chain (a chain cannot be found by class, so all are dropped and re-validated on
+    /// their next use). A later class of the same name starts afresh. This is lockdep's
+    /// `lockdep_unregister_key` for classes made at run time, so that memory follows the live
+    /// classes; the caller must have freed every object of the class (not re-declared since).
+    ///
+    /// Returns the sequence numbers of the removed edges' first recordings (what a caller
+    /// keeps per edge, a backtrace say, can go). `Ok(None)`, changing nothing, when a state of
+    /// the class lies on a cycle of non-strong or gated edges (a merged component of the
+    /// order, which is never split): the name must then not be reused. An error when a thread
+    /// holds a lock of the class.
+    pub fn forget_class(&mut self, name: NameId) -> Result<Option<Vec<u64>>, EngineError> {
+        let ids: Vec<u32> = (0..8u8)
+            .filter_map(|s| self.class_index.get(&(name.0, s)).copied())
+            .collect();
+        if self
+            .threads
+            .iter()
+            .flatten()
+            .any(|th| th.held.iter().any(|h| ids.contains(&h.class)))
+        {
+            return err(format!(
+                "class {} is still held: it cannot be forgotten",
+                self.names.strings[name.0 as usize]
+            ));
+        }
+        // Event nodes of the name too (a completion or counter of the class).
+        let events: Vec<u32> = self
+            .event_nodes
+            .iter()
+            .filter(|&(&(_, nm), _)| nm == name.0)
+            .map(|(_, &n)| n)
+            .collect();
+        let nodes: Vec<u32> = ids
+            .iter()
+            .map(|&c| self.classes[c as usize].node)
+            .chain(events.iter().copied())
+            .collect();
+        if !nodes.iter().all(|&n| self.graph.can_isolate(n)) {
+            return Ok(None);
+        }
+        let mut seqs = Vec::new();
+        for &n in &nodes {
+            for e in self.graph.isolate(n).expect("checked above") {
+                let info = &mut self.edge_info[e as usize];
+                seqs.push(info.seq);
+                info.gates = SmallVec::new();
+                info.steps = SmallVec::new();
+            }
+            for list in self.lazy_exit.values_mut() {
+                list.retain(|p| p.0 != n);
+            }
+            self.lazy_exit.remove(&n);
+            self.joined.remove(&n);
+        }
+        for &c in &ids {
+            let n = self.classes[c as usize].node;
+            let class = &mut self.classes[c as usize];
+            for state in 0..2 {
+                if class.usage.any_used_in(state) {
+                    self.irq_safe[state] -= 1;
+                }
+                if class.usage.any_enabled(state) {
+                    self.irq_unsafe[state] -= 1;
+                }
+            }
+            class.usage = Usage::default();
+            class.usage_site = [(0, SiteId::NONE); usage::BITS];
+            debug_assert!(self.graph.out_edges(n).is_empty());
+            for th in self.threads.iter_mut().flatten() {
+                if bit_get(&th.acq_bits, c as usize) {
+                    th.acq_bits[(c / 64) as usize] &= !(1u64 << (c % 64));
+                    th.acq_list.retain(|a| a.0 != c);
+                }
+            }
+        }
+        // Positions in the pending owed lists moved: index them again.
+        self.lazy_index.clear();
+        for (&x, list) in &self.lazy_exit {
+            for (i, p) in list.iter().enumerate() {
+                self.lazy_index.insert((x, p.0), i);
+            }
+        }
+        self.chains.clear();
+        for th in self.threads.iter_mut().flatten() {
+            th.chain_cache
+                .iter_mut()
+                .for_each(|e| *e = CacheEntry::default());
+            th.exit_done.clear();
+        }
+        // Every caller's own chain cache is stale too: its token changes, and the foreign
+        // rekey count tells it to look.
+        self.class_gen += 1;
+        self.foreign_rekeys += 1;
+        Ok(Some(seqs))
     }
 
     /// Counters.
@@ -646,7 +753,10 @@ impl Engine {
             return None;
         }
         let flags = u64::from(th.hard_on) | (u64::from(th.soft_disable > 0) << 1);
-        Some(mix(mix(th.key_base, th.win_start), flags))
+        Some(mix(
+            mix(mix(th.key_base, th.win_start), flags),
+            self.class_gen,
+        ))
     }
 
     /// Whether `t`'s latest acquire (the top of its held stack) is one the engine's own fast
@@ -1715,7 +1825,7 @@ impl Engine {
                 self.nodes[from as usize].class,
                 self.nodes[to as usize].class,
             );
-            self.edge_info.push(EdgeInfo {
+            let info = EdgeInfo {
                 thread: t.0,
                 from_mode: meta.from_mode,
                 to_mode: meta.to_mode,
@@ -1727,7 +1837,12 @@ impl Engine {
                 timed: meta.timed,
                 rule: meta.rule,
                 steps: smallvec![meta.step],
-            });
+            };
+            // A forgotten class's edge ids are reused (`forget_class`).
+            match self.edge_info.get_mut(r.edge as usize) {
+                Some(slot) => *slot = info,
+                None => self.edge_info.push(info),
+            }
         } else {
             let info = &mut self.edge_info[r.edge as usize];
             let before = info.gates.len();

@@ -145,6 +145,10 @@ pub struct Graph {
     work: Vec<u32>,
     /// Scratch lists for `region` (its stack, a component's members, a node's neighbours).
     region_scratch: (Vec<u32>, Vec<u32>, Vec<u32>),
+    /// Ids of removed edges, reused first (see `isolate`).
+    free_edges: Vec<u32>,
+    /// Edges ever created (reused ids included).
+    created: u64,
 }
 
 fn key(from: u32, to: u32) -> u64 {
@@ -179,7 +183,60 @@ impl Graph {
 
     /// Number of edges.
     pub fn edge_count(&self) -> usize {
+        self.edges.len() - self.free_edges.len()
+    }
+
+    /// Edge ids in use so far (removed ones are holes until reused: `Edge::types` is 0).
+    pub fn edge_slots(&self) -> usize {
         self.edges.len()
+    }
+
+    /// Edges ever created: grows with every new edge, reused ids included.
+    pub fn edges_created(&self) -> u64 {
+        self.created
+    }
+
+    /// Whether [`isolate`](Self::isolate) can take `n` out: neither of its states shares a
+    /// component with another node.
+    pub fn can_isolate(&mut self, n: u32) -> bool {
+        (0..2).all(|s| {
+            let x = 2 * n + s;
+            self.find(x) == x && self.is_singleton(x)
+        })
+    }
+
+    /// Removes every edge into or out of `n` and returns their ids, which later edges reuse
+    /// (the node's class was forgotten). Removing edges keeps the order topological. `None`,
+    /// removing nothing, when a state of `n` shares a component with other nodes (a cycle of
+    /// non-strong or gated edges through it): components are never split.
+    pub fn isolate(&mut self, n: u32) -> Option<Vec<u32>> {
+        if !self.can_isolate(n) {
+            return None;
+        }
+        let mut removed = Vec::new();
+        for e in std::mem::take(&mut self.out[n as usize]) {
+            let to = self.edges[e as usize].to;
+            self.inc[to as usize].retain(|&i| i != e);
+            self.index.remove(&key(n, to));
+            removed.push(e);
+        }
+        for e in std::mem::take(&mut self.inc[n as usize]) {
+            let from = self.edges[e as usize].from;
+            self.out[from as usize].retain(|&i| i != e);
+            self.index.remove(&key(from, n));
+            if !removed.contains(&e) {
+                removed.push(e);
+            }
+        }
+        for &e in &removed {
+            let edge = &mut self.edges[e as usize];
+            edge.types = 0;
+            edge.pairs = 0;
+            self.free_edges.push(e);
+        }
+        // No edge enters state 1 of `n` any more.
+        self.active1[n as usize] = false;
+        Some(removed)
     }
 
     /// The edge with this index.
@@ -235,13 +292,23 @@ impl Graph {
         let (edge, created, old) = match self.index.get(&key(from, to)) {
             Some(&e) => (e, false, self.edges[e as usize].types),
             None => {
-                let e = self.edges.len() as u32;
-                self.edges.push(Edge {
+                let edge = Edge {
                     from,
                     to,
                     types: 0,
                     pairs: 0,
-                });
+                };
+                self.created += 1;
+                let e = match self.free_edges.pop() {
+                    Some(e) => {
+                        self.edges[e as usize] = edge;
+                        e
+                    }
+                    None => {
+                        self.edges.push(edge);
+                        self.edges.len() as u32 - 1
+                    }
+                };
                 self.index.insert(key(from, to), e);
                 self.out[from as usize].push(e);
                 self.inc[to as usize].push(e);

@@ -47,6 +47,76 @@ impl LockClass {
     }
 }
 
+/// A lock class made at run time and forgotten when dropped (lockdep's
+/// `lockdep_register_key` / `lockdep_unregister_key`), for classes that come and go: one per
+/// open table, per connection, per mounted filesystem. Dropping the key removes the class's
+/// dependencies, usage and cached chains from the validator, and its name (`NAME#slot`) and
+/// memory are reused by the next key of the same name, so the validator's memory follows the
+/// live classes rather than every class ever made.
+///
+/// Drop every lock of the class before its key: a key dropped while a lock of its class is
+/// alive leaves the class in place (and its slot unused from then on). So does a key
+/// dropped while a trace is being recorded (a trace has no op for forgetting a class), or
+/// one whose class lies on a reported gated cycle.
+///
+/// ```
+/// let key = lockdep::ClassKey::new("conn");
+/// let m = lockdep::Mutex::with_class(0u32, key.class());
+/// *m.lock() += 1;
+/// drop(m);
+/// drop(key); // forgotten: the next `ClassKey::new("conn")` starts afresh
+/// ```
+#[derive(Debug)]
+pub struct ClassKey {
+    class: &'static LockClass,
+    base: String,
+}
+
+/// Per base name: how many slots were made, and the free ones (their classes).
+type Pool = std::collections::HashMap<String, (u32, Vec<&'static LockClass>)>;
+static POOL: std::sync::Mutex<Option<Pool>> = std::sync::Mutex::new(None);
+
+impl ClassKey {
+    /// A new class named `name#N`, `N` a slot of that name that no live key has (a new one
+    /// when every slot is taken).
+    #[track_caller]
+    pub fn new(name: &str) -> ClassKey {
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        let (made, free) = pool
+            .get_or_insert_with(Default::default)
+            .entry(name.to_owned())
+            .or_default();
+        let class = free.pop().unwrap_or_else(|| {
+            *made += 1;
+            LockClass::leak(format!("{name}#{}", *made - 1))
+        });
+        ClassKey {
+            class,
+            base: name.to_owned(),
+        }
+    }
+
+    /// The class, for `with_class`.
+    pub fn class(&self) -> &'static LockClass {
+        self.class
+    }
+}
+
+impl Drop for ClassKey {
+    fn drop(&mut self) {
+        #[cfg(lockdep_enabled)]
+        let reusable = crate::state::forget_class(self.class.name);
+        #[cfg(not(lockdep_enabled))]
+        let reusable = true;
+        if reusable {
+            let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, free)) = pool.as_mut().and_then(|p| p.get_mut(&self.base)) {
+                free.push(self.class);
+            }
+        }
+    }
+}
+
 /// A `&'static LockClass` named by a string literal, e.g.
 /// `Mutex::with_class(0, lockdep::class!("inode->i_rwsem"))`.
 #[macro_export]

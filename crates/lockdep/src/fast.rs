@@ -465,6 +465,12 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, cells:
     });
 }
 
+/// Publishes the engine's foreign-rekey count in [`GATE`] outside a slow op (the caller
+/// holds the engine).
+pub(crate) fn publish(engine: &Engine) {
+    publish_foreign(engine.foreign_rekeys());
+}
+
 /// Publishes the engine's foreign-rekey count in [`GATE`] (the caller holds the engine, so
 /// counts are published in order); returns the new word.
 fn publish_foreign(n: u64) -> u64 {

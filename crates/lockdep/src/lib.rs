@@ -70,7 +70,7 @@ pub mod thread;
 pub mod watchdog;
 pub mod workqueue;
 
-pub use class::LockClass;
+pub use class::{ClassKey, LockClass};
 pub use event::{Completion, WaitGroup};
 
 /// Whether validation is compiled into this build (see "Compiled away").

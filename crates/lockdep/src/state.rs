@@ -370,6 +370,38 @@ pub(crate) fn drop_object(obj: ObjId) {
     });
 }
 
+/// Forgets the lock class `name` (a dropped [`ClassKey`](crate::ClassKey)'s): see
+/// `Engine::forget_class`. True when it was forgotten and the name may name a new class;
+/// false (the class stays) while an object of it is live, while a trace is recorded (a trace
+/// has no op for it, and its replay must give the same reports), or when the engine keeps it.
+pub(crate) fn forget_class(name: &str) -> bool {
+    if policy() == Policy::Off {
+        return false;
+    }
+    with_state(|st| {
+        if st.recorder.is_some() {
+            return false;
+        }
+        let id = st.engine.intern(name);
+        if st.live.iter().flatten().any(|d| d.class == id) {
+            return false;
+        }
+        let forgotten = match st.engine.forget_class(id) {
+            Ok(Some(seqs)) => {
+                // The removed edges' backtraces go with them.
+                for s in seqs {
+                    st.stacks.remove(&s);
+                }
+                true
+            }
+            _ => false,
+        };
+        // Every thread's cached chains are stale: the gate word tells them.
+        fast::publish(&st.engine);
+        forgotten
+    })
+}
+
 impl State {
     /// The engine's id of a call site (cached by the `Location`'s address: formatting and
     /// hashing the site's text on every op was most of a hot lock's cost).
