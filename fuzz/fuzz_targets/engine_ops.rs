@@ -152,6 +152,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             },
         };
         let _ = e.apply(&Event::new(op));
+        // Now and then a class is forgotten (whatever is live), and the graph must stay sound.
+        if c[0] % 34 == 33 && c[3] % 6 == 3 && c[3] & 0x80 != 0 {
+            let class = e.intern(&format!("c{}", c[2] % 7));
+            let _ = e.forget_class(class);
+            assert!(e.graph_is_consistent(), "graph unsound after forgetting a class");
+        }
     }
     for r in e.reports() {
         let _ = lockdep_core::render_text(r);

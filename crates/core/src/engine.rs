@@ -627,6 +627,14 @@ impl Engine {
         self.graph.edge_count()
     }
 
+    /// Whether the graph's structure is sound: edge lists, index and the order (test and fuzz
+    /// aid; it walks the whole graph).
+    pub fn graph_is_consistent(&mut self) -> bool {
+        self.graph.lists_are_consistent()
+            && self.graph.order_is_consistent()
+            && self.edge_info.len() >= self.graph.edge_slots()
+    }
+
     /// Dependency edges recorded so far, forgotten ones included: it grows exactly when an
     /// event records a new dependency.
     pub fn edges_recorded(&self) -> u64 {

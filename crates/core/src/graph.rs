@@ -593,6 +593,29 @@ impl Graph {
         cyclic
     }
 
+    /// True when every listed edge is live, indexed and listed at both ends, and every live
+    /// edge is listed (test aid, with [`order_is_consistent`](Self::order_is_consistent)).
+    pub fn lists_are_consistent(&self) -> bool {
+        let listed = |e: u32| {
+            let Edge {
+                from, to, types, ..
+            } = self.edges[e as usize];
+            types != 0
+                && self.index.get(&key(from, to)) == Some(&e)
+                && self.out[from as usize].contains(&e)
+                && self.inc[to as usize].contains(&e)
+        };
+        self.out
+            .iter()
+            .chain(self.inc.iter())
+            .flatten()
+            .all(|&e| listed(e))
+            && (0..self.edges.len() as u32)
+                .filter(|e| !self.free_edges.contains(e))
+                .all(listed)
+            && self.index.len() == self.edge_count()
+    }
+
     /// True when the order invariant holds for every expanded edge between components
     /// (debug and test aid).
     pub fn order_is_consistent(&mut self) -> bool {
