@@ -4,6 +4,7 @@
 //! ```sh
 //! LOCKDEP_CLASS_ROUNDS=1000000 cargo test --release -p lockdep --features always --test classes -- --nocapture
 //! ```
+//! (`LOCKDEP_CLASS_LEAK=1` runs the same with classes leaked instead, for comparison.)
 //! (Its own test binary: it installs a process-wide handler.)
 
 use std::sync::{Arc, Mutex as StdMutex};
@@ -67,14 +68,21 @@ fn memory_follows_the_live_classes() {
         Mutex::with_class((), class!("cls.outer")),
         Mutex::with_class((), class!("cls.inner")),
     );
+    // For comparison (`LOCKDEP_CLASS_LEAK=1`): the same classes leaked, never forgotten.
+    let leak = std::env::var_os("LOCKDEP_CLASS_LEAK").is_some();
     let round = |keys: &mut Vec<ClassKey>, i: usize| {
         // Up to 8 classes alive at once, each used between two long-lived ones.
         if keys.len() == 8 {
             keys.remove(i % 8);
         }
         let key = ClassKey::new("cls.table");
+        let class = if leak {
+            lockdep::LockClass::leak(format!("cls.leaked.{i}"))
+        } else {
+            key.class()
+        };
         {
-            let m = Mutex::with_class(0u32, key.class());
+            let m = Mutex::with_class(0u32, class);
             let _o = outer.lock();
             let mut g = m.lock();
             *g += 1;
@@ -97,6 +105,13 @@ fn memory_follows_the_live_classes() {
     );
     // Each class leaked for good would cost its graph node, edges, chains and name; with
     // forgetting, what grows is bounded by the 8 live ones (allow the allocator some slack).
+    if leak {
+        eprintln!(
+            "classes: leaked, {:.0} bytes per class",
+            (rss1.saturating_sub(rss0) * 1024) as f64 / (rounds - warm) as f64
+        );
+        return;
+    }
     assert!(
         rss1 <= rss0 + 1024,
         "RSS grew from {rss0} to {rss1} KiB over {} rounds",
