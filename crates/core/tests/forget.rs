@@ -13,9 +13,10 @@ fn new(e: &mut Engine, obj: u32, class: NameId, kind: ObjKind) {
     .unwrap();
 }
 
-fn lock(e: &mut Engine, obj: u32, mode: Mode) {
+/// A blocking acquire by thread `t`.
+fn acquire(e: &mut Engine, t: ThreadId, obj: u32, mode: Mode) {
     e.apply(&Event::from(Op::Acquire {
-        thread: T,
+        thread: t,
         lock: ObjId(obj),
         mode,
         try_: false,
@@ -26,12 +27,20 @@ fn lock(e: &mut Engine, obj: u32, mode: Mode) {
     .unwrap();
 }
 
-fn unlock(e: &mut Engine, obj: u32) {
+fn release(e: &mut Engine, t: ThreadId, obj: u32) {
     e.apply(&Event::from(Op::Release {
-        thread: T,
+        thread: t,
         lock: ObjId(obj),
     }))
     .unwrap();
+}
+
+fn lock(e: &mut Engine, obj: u32, mode: Mode) {
+    acquire(e, T, obj, mode);
+}
+
+fn unlock(e: &mut Engine, obj: u32) {
+    release(e, T, obj);
 }
 
 fn free(e: &mut Engine, obj: u32) {
@@ -208,32 +217,18 @@ mod prop {
                 match s {
                     Step::Lock(t, o, m) => {
                         let mode = [Mode::Write, Mode::Read, Mode::ReadRecursive][m as usize];
-                        e.apply(&Event::from(Op::Acquire {
-                            thread: ThreadId(t),
-                            lock: ObjId(o),
-                            mode,
-                            try_: false,
-                            subclass: None,
-                            nest_lock: None,
-                            check: true,
-                        }))
-                        .unwrap();
+                        acquire(&mut e, ThreadId(t), o, mode);
                         held[t as usize].push(o);
                     }
                     Step::Unlock(t, o) => {
                         if let Some(i) = held[t as usize].iter().rposition(|&h| h == o) {
                             held[t as usize].remove(i);
-                            e.apply(&Event::from(Op::Release {
-                                thread: ThreadId(t),
-                                lock: ObjId(o),
-                            }))
-                            .unwrap();
+                            release(&mut e, ThreadId(t), o);
                         }
                     }
                     Step::Forget(o) => {
                         if held.iter().all(|h| !h.contains(&o)) {
-                            e.apply(&Event::from(Op::Free { thread: ThreadId(0), obj: ObjId(o) }))
-                                .unwrap();
+                            free(&mut e, o);
                             if let Ok(Some(_)) = e.forget_class(names[o as usize]) {
                                 forgot_at[o as usize] = e.events();
                             }

@@ -443,7 +443,7 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, cells:
         // After a parked wait the engine counts the thread as waiting until its next op: let
         // that op reach it.
         let must_sync = engine.parked(t);
-        let gate = publish_foreign(engine.foreign_rekeys());
+        let gate = publish(engine);
         l.gate = if must_sync || l.token.is_none() || gate & (GATE_RECORDING | GATE_OFF) != 0 {
             GATE_NONE
         } else {
@@ -465,16 +465,10 @@ pub(crate) fn resync(t: ThreadId, engine: &Engine, hold: Option<NewHold>, cells:
     });
 }
 
-/// Publishes the engine's foreign-rekey count in [`GATE`] outside a slow op (the caller
-/// holds the engine).
-pub(crate) fn publish(engine: &Engine) {
-    publish_foreign(engine.foreign_rekeys());
-}
-
 /// Publishes the engine's foreign-rekey count in [`GATE`] (the caller holds the engine, so
 /// counts are published in order); returns the new word.
-fn publish_foreign(n: u64) -> u64 {
-    gate::publish(&GATE, n)
+pub(crate) fn publish(engine: &Engine) -> u64 {
+    gate::publish(&GATE, engine.foreign_rekeys())
 }
 
 /// Slow ops so far: ops that took the validator's global lock. A lock taken on a chain the
@@ -595,7 +589,7 @@ pub(crate) fn try_known(cell: &SigCell) -> bool {
 /// First thing in a slow op on an event object (the caller holds the engine): closes each
 /// cell to fast signals and hands the engine a signal it was not told of. Returns the cells'
 /// previous words, for [`settle_cells`].
-pub(crate) fn open_cells(uses: &[CellUse<'_>], engine: &mut Engine) -> [u64; 2] {
+pub(crate) fn close_cells(uses: &[CellUse<'_>], engine: &mut Engine) -> [u64; 2] {
     let mut prev = [0; 2];
     for (u, p) in uses.iter().zip(prev.iter_mut()) {
         let c = cell::close(&u.cell.0);

@@ -282,37 +282,56 @@ mod imp {
         state::apply_on_cells(f(t), Some(site), cells);
     }
 
-    /// A completion's wait: one that did not park on the thread's own completion is skipped.
+    /// A signal of node `kind` (cell 0): skipped when the fast path may, else `f`'s op goes to
+    /// the engine.
+    fn signal_op(
+        e: Ev<'_>,
+        kind: NodeKind,
+        f: impl FnOnce(lockdep_core::ThreadId) -> Op,
+        site: &'static Location<'static>,
+    ) {
+        if !fast::try_signal(&e.cells[0], e.class.key(), kind) {
+            ev_op(f, &[e.cell(0, kind, true)], site);
+        }
+    }
+
+    /// A wait for node `kind` (cell 0): one that did not park on the thread's own signal is
+    /// skipped, else `f`'s op goes to the engine.
+    fn wait_op(
+        e: Ev<'_>,
+        kind: NodeKind,
+        parked: bool,
+        f: impl FnOnce(lockdep_core::ThreadId) -> Op,
+        site: &'static Location<'static>,
+    ) {
+        if parked || !fast::try_observe(&e.cells[0]) {
+            ev_op(f, &[e.cell(0, kind, false)], site);
+        }
+    }
+
+    /// A completion's wait.
     pub(crate) fn ev_wait(
         e: Ev<'_>,
         parked: bool,
         timeout: bool,
         site: &'static Location<'static>,
     ) {
-        if !parked && fast::try_observe(&e.cells[0]) {
-            return;
-        }
         let event = e.obj;
-        ev_op(
-            |thread| Op::Wait {
-                thread,
-                event,
-                parked,
-                timeout,
-            },
-            &[e.cell(0, NodeKind::Done, false)],
-            site,
-        );
+        let op = move |thread| Op::Wait {
+            thread,
+            event,
+            parked,
+            timeout,
+        };
+        wait_op(e, NodeKind::Done, parked, op, site);
     }
 
     pub(crate) fn ev_signal(e: Ev<'_>, all: bool, site: &'static Location<'static>) {
-        if fast::try_signal(&e.cells[0], e.class.key(), NodeKind::Done) {
-            return;
-        }
         let event = e.obj;
-        ev_op(
-            |thread| Op::Signal { thread, event, all },
-            &[e.cell(0, NodeKind::Done, true)],
+        signal_op(
+            e,
+            NodeKind::Done,
+            move |thread| Op::Signal { thread, event, all },
             site,
         );
     }
@@ -338,19 +357,13 @@ mod imp {
     }
 
     pub(crate) fn notify(e: Ev<'_>, all: bool, site: &'static Location<'static>) {
-        if fast::try_signal(&e.cells[0], e.class.key(), NodeKind::Notified) {
-            return;
-        }
         let condvar = e.obj;
-        ev_op(
-            |thread| Op::Notify {
-                thread,
-                condvar,
-                all,
-            },
-            &[e.cell(0, NodeKind::Notified, true)],
-            site,
-        );
+        let op = move |thread| Op::Notify {
+            thread,
+            condvar,
+            all,
+        };
+        signal_op(e, NodeKind::Notified, op, site);
     }
 
     /// A counter's `inc` changes nothing once the engine knows the counter.
@@ -367,13 +380,11 @@ mod imp {
     }
 
     pub(crate) fn dec(e: Ev<'_>, site: &'static Location<'static>) {
-        if fast::try_signal(&e.cells[0], e.class.key(), NodeKind::Zero) {
-            return;
-        }
         let counter = e.obj;
-        ev_op(
-            |thread| Op::Dec { thread, counter },
-            &[e.cell(0, NodeKind::Zero, true)],
+        signal_op(
+            e,
+            NodeKind::Zero,
+            move |thread| Op::Dec { thread, counter },
             site,
         );
     }
@@ -384,20 +395,14 @@ mod imp {
         timeout: bool,
         site: &'static Location<'static>,
     ) {
-        if !parked && fast::try_observe(&e.cells[0]) {
-            return;
-        }
         let counter = e.obj;
-        ev_op(
-            |thread| Op::WaitZero {
-                thread,
-                counter,
-                parked,
-                timeout,
-            },
-            &[e.cell(0, NodeKind::Zero, false)],
-            site,
-        );
+        let op = move |thread| Op::WaitZero {
+            thread,
+            counter,
+            parked,
+            timeout,
+        };
+        wait_op(e, NodeKind::Zero, parked, op, site);
     }
 
     /// A channel send signals `avail` (cell 0); a parked one first waits for `space`.

@@ -446,7 +446,7 @@ fn apply_with(
         let thread = op.thread();
         // A signal skipped by the fast path reaches the engine before anything else on the
         // object (a wait may be about to observe it).
-        let prev_cells = fast::open_cells(cells, &mut st.engine);
+        let prev_cells = fast::close_cells(cells, &mut st.engine);
         if let Some(thread) = thread {
             for p in pending {
                 let site = st.site_id(p.site);
@@ -470,14 +470,14 @@ fn apply_with(
             Op::Acquire { thread, lock, .. } => Some(Op::Release { thread, lock }),
             _ => None,
         };
-        let (seq, edges) = (st.engine.events(), st.engine.edge_count());
+        let (seq, edges) = (st.engine.events(), st.engine.edges_recorded());
         st.apply(&Event {
             op,
             site,
             stack: lockdep_core::StackId::NONE,
         });
         let backtraces = stack::enabled();
-        if backtraces && st.engine.edge_count() > edges && st.stacks.len() < MAX_STACKS {
+        if backtraces && st.engine.edges_recorded() > edges && st.stacks.len() < MAX_STACKS {
             // A new dependency: where it was recorded (symbolized only if ever printed).
             st.stacks.insert(seq, Stack::capture());
         }

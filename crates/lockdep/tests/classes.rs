@@ -11,16 +11,8 @@ use std::sync::{Arc, Mutex as StdMutex};
 
 use lockdep::{ClassKey, Mutex, Report, class};
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+mod support;
+use support::rss_kib;
 
 fn forgotten_classes_leave_no_dependency(seen: &StdMutex<Vec<Report>>) {
     let b = Mutex::with_class((), class!("cls.b"));

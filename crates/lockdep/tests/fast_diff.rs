@@ -69,34 +69,40 @@ fn classes(prefix: &str, what: &str, n: usize) -> Vec<&'static LockClass> {
         .collect()
 }
 
-fn cvs_fast() -> Vec<lockdep::sync::Condvar> {
-    (0..EVENTS).map(|_| lockdep::sync::Condvar::new()).collect()
+/// The condvars of a run, classed by the site that calls this (one per run).
+#[track_caller]
+fn cvs() -> Vec<lockdep::sync::Condvar> {
+    let mut v = Vec::new();
+    for _ in 0..EVENTS {
+        v.push(lockdep::sync::Condvar::new());
+    }
+    v
 }
-fn cvs_slow() -> Vec<lockdep::sync::Condvar> {
-    (0..EVENTS).map(|_| lockdep::sync::Condvar::new()).collect()
-}
+
 type Chan = (
     lockdep::sync::mpsc::Sender<u32>,
     std::sync::Mutex<lockdep::sync::mpsc::Receiver<u32>>,
 );
-fn chans_fast() -> Vec<Chan> {
-    (0..EVENTS)
-        .map(|_| {
-            let (tx, rx) = lockdep::sync::mpsc::channel();
-            (tx, std::sync::Mutex::new(rx))
-        })
-        .collect()
-}
-fn chans_slow() -> Vec<Chan> {
-    (0..EVENTS)
-        .map(|_| {
-            let (tx, rx) = lockdep::sync::mpsc::channel();
-            (tx, std::sync::Mutex::new(rx))
-        })
-        .collect()
+
+/// The channels of a run, classed by the site that calls this (one per run).
+#[track_caller]
+fn chans() -> Vec<Chan> {
+    let mut v = Vec::new();
+    for _ in 0..EVENTS {
+        let (tx, rx) = lockdep::sync::mpsc::channel();
+        v.push((tx, std::sync::Mutex::new(rx)));
+    }
+    v
 }
 
 fn world(prefix: &str, slow: bool) -> &'static World {
+    // Two call sites on purpose: each run's condvars and channels are classes of their own.
+    #[allow(clippy::if_same_then_else)]
+    let (cvs, chans) = if slow {
+        (cvs(), chans())
+    } else {
+        (cvs(), chans())
+    };
     Box::leak(Box::new(World {
         locks: classes(prefix, "lock", LOCKS)
             .into_iter()
@@ -114,8 +120,8 @@ fn world(prefix: &str, slow: bool) -> &'static World {
             .into_iter()
             .map(WaitGroup::with_class)
             .collect(),
-        cvs: if slow { cvs_slow() } else { cvs_fast() },
-        chans: if slow { chans_slow() } else { chans_fast() },
+        cvs,
+        chans,
     }))
 }
 

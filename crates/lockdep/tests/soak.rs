@@ -14,16 +14,8 @@ use std::time::Instant;
 
 use lockdep::{Kind, LockClass, Mutex, class};
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+mod support;
+use support::rss_kib;
 
 #[test]
 fn two_threads_lose_and_duplicate_no_report() {

@@ -250,11 +250,15 @@ impl Drop for Held<'_> {
 
 type Op = fn(&Validator, u32, &Mutex<Vec<u32>>);
 
-fn handler(v: &Validator, me: u32, delivered: &Mutex<Vec<u32>>, r: u32) {
-    // The handler uses something validated: it takes the validator's lock itself.
-    if let Some(_v) = v.lock(me) {
-        delivered.lock().unwrap().push(r);
-    }
+/// Delivers `raised` (the runtime's `deliver_all`) to a handler that uses something
+/// validated: it takes the validator's lock itself.
+fn deliver(v: &Validator, me: u32, delivered: &Mutex<Vec<u32>>, raised: Vec<u32>) {
+    deliver::deliver_all(raised, |r| {
+        if let Some(_v) = v.lock(me) {
+            delivered.lock().unwrap().push(r);
+        }
+        None
+    });
 }
 
 fn real_op(v: &Validator, me: u32, delivered: &Mutex<Vec<u32>>) {
@@ -264,10 +268,7 @@ fn real_op(v: &Validator, me: u32, delivered: &Mutex<Vec<u32>>) {
         h.log.push(me);
         deliver::raised(&h.log, before)
     };
-    deliver::deliver_all(raised, |x| {
-        handler(v, me, delivered, x);
-        None
-    });
+    deliver(v, me, delivered, raised);
 }
 
 /// Seeded bug: the log's length read under an earlier hold of the lock than the op's.
@@ -278,10 +279,7 @@ fn split_op(v: &Validator, me: u32, delivered: &Mutex<Vec<u32>>) {
         h.log.push(me);
         deliver::raised(&h.log, before)
     };
-    deliver::deliver_all(raised, |x| {
-        handler(v, me, delivered, x);
-        None
-    });
+    deliver(v, me, delivered, raised);
 }
 
 /// Seeded bug: reports delivered while the validator's lock is held.
@@ -290,10 +288,7 @@ fn inside_op(v: &Validator, me: u32, delivered: &Mutex<Vec<u32>>) {
     let before = h.log.len();
     h.log.push(me);
     let raised = deliver::raised(&h.log, before);
-    deliver::deliver_all(raised, |x| {
-        handler(v, me, delivered, x);
-        None
-    });
+    deliver(v, me, delivered, raised);
 }
 
 fn deliver_model(op: Op) -> impl Fn() + Sync + Send + 'static {

@@ -19,6 +19,24 @@ use super::{EdgeMeta, EdgeRule, NodeData, ThreadData};
 const SNAPS_RECENT: usize = 16;
 const SNAPS_SLACK: usize = 48;
 
+/// The clock a thread sends with a synchronizing step right after its op `seq`: its snapshot
+/// `snap`, its own component set to `seq + 1` (0 = nothing known).
+fn message(snap: &[u64], t: ThreadId, seq: u64) -> Box<[u64]> {
+    let mut v = vec![0u64; snap.len().max(t.0 as usize + 1)];
+    v[..snap.len()].copy_from_slice(snap);
+    v[t.0 as usize] = seq + 1;
+    v.into_boxed_slice()
+}
+
+/// Whether thread `w`, which parked at op `s`, still counts as waiting (its next op means the
+/// wait returned).
+fn waiting(threads: &[Option<ThreadData>], w: ThreadId, s: u64) -> bool {
+    threads
+        .get(w.0 as usize)
+        .and_then(Option::as_ref)
+        .is_some_and(|wt| wt.last_seq == s)
+}
+
 impl Engine {
     /// The graph node of an event class (created on first use).
     pub(super) fn event_node(&mut self, kind: NodeKind, name: u32) -> u32 {
@@ -109,10 +127,7 @@ impl Engine {
     fn vc_now(&self, t: ThreadId) -> Box<[u64]> {
         let th = self.thread(t);
         let cur = &th.snaps.last().expect("epoch 0 is always kept").2;
-        let mut v = vec![0u64; cur.len().max(t.0 as usize + 1)];
-        v[..cur.len()].copy_from_slice(cur);
-        v[t.0 as usize] = self.seq + 1;
-        v.into_boxed_slice()
+        message(cur, t, self.seq)
     }
 
     /// Merges a received clock into the thread's: a new snapshot when it adds anything. The
@@ -169,11 +184,7 @@ impl Engine {
     fn clock_after(&self, t: ThreadId, at: u64) -> Box<[u64]> {
         let th = self.thread(t);
         let i = th.snaps.partition_point(|s| s.1 <= at).max(1) - 1;
-        let cur = &th.snaps[i].2;
-        let mut v = vec![0u64; cur.len().max(t.0 as usize + 1)];
-        v[..cur.len()].copy_from_slice(cur);
-        v[t.0 as usize] = at + 1;
-        v.into_boxed_slice()
+        message(&th.snaps[i].2, t, at)
     }
 
     /// The existing node of an event object for `kind` (`None` before its first use).
@@ -220,14 +231,9 @@ impl Engine {
         let Some(n) = self.known_node(obj, kind) else {
             return false;
         };
-        self.waiters.get(&(obj.0, n)).is_none_or(|list| {
-            list.iter().all(|&(w, s)| {
-                self.threads
-                    .get(w.0 as usize)
-                    .and_then(Option::as_ref)
-                    .is_none_or(|wt| wt.last_seq != s)
-            })
-        })
+        self.waiters
+            .get(&(obj.0, n))
+            .is_none_or(|list| !list.iter().any(|&(w, s)| waiting(&self.threads, w, s)))
     }
 
     /// A signal of `obj`'s `kind` node that `from` made without telling the engine, right
@@ -246,28 +252,6 @@ impl Engine {
         }
         let msg = self.clock_after(from, at);
         self.last_signal.insert((obj.0, n), msg);
-    }
-
-    /// Whether the last signal of `obj`'s `kind` node is one `t` made (observing it then
-    /// merges nothing into `t`'s clock).
-    pub fn last_signal_from(&self, obj: ObjId, kind: NodeKind, t: ThreadId) -> bool {
-        let Some(n) = self.known_node(obj, kind) else {
-            return false;
-        };
-        self.last_signal
-            .get(&(obj.0, n))
-            .is_some_and(|m| self.clock_is_own(t, m))
-    }
-
-    fn clock_is_own(&self, t: ThreadId, m: &[u64]) -> bool {
-        let Some(Some(th)) = self.threads.get(t.0 as usize) else {
-            return false;
-        };
-        let cur = &th.snaps.last().expect("epoch 0 is always kept").2;
-        let me = t.0 as usize;
-        m.iter()
-            .enumerate()
-            .all(|(i, &c)| i == me || c <= cur.get(i).copied().unwrap_or(0))
     }
 
     /// The sequence number of `t`'s latest op.
@@ -652,12 +636,7 @@ impl Engine {
         let mut woken = Vec::new();
         if let Some(list) = self.waiters.get_mut(&(obj.0, e)) {
             let threads = &self.threads;
-            list.retain(|&(w, s)| {
-                threads
-                    .get(w.0 as usize)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|wt| wt.last_seq == s)
-            });
+            list.retain(|&(w, s)| waiting(threads, w, s));
             w0 = list.iter().map(|&(_, s)| s).min();
             if all {
                 woken.extend(list.drain(..).map(|(w, _)| w));

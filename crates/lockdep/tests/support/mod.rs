@@ -44,3 +44,16 @@ pub fn replayed_signatures(name: &str, text: &str) -> Vec<String> {
         .expect("the recorded trace is valid input");
     signatures(r.engine.reports())
 }
+
+/// The process's resident set size in KiB (0 where /proc is not there).
+#[allow(dead_code)]
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
